@@ -1,0 +1,267 @@
+"""Typed, frozen configuration: one dataclass per concern, composed into `Config`.
+
+Every field has a default and a help line (its unit or choices). The CLI builds one flag
+per field from these (`--batch-size`, ...), config.json stores `asdict(cfg)`, and
+`load_config` reads it back with full validation, so a run can be replayed exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import MnistganError
+
+
+def opt(default, help: str, choices: tuple = ()):
+    """A config field with its help line (shown by --help) and, optionally, its choices."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+DATASETS = ("mnist", "fashion-mnist", "kmnist", "emnist-digits")
+MODELS = ("mlp", "dcgan")
+LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
+NORMS = ("batch", "layer", "none")
+D_NORMS = ("none", "batch", "layer", "spectral")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = opt("mnist", "training data set", DATASETS)
+    data_dir: Optional[str] = opt(None, "folder with IDX files (raw or .gz); overrides the bundled MNIST")
+    digit: Optional[int] = opt(None, "train on this digit only (0-9); uses the labels for filtering only")
+    limit: Optional[int] = opt(None, "use at most this many training images (after --digit)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    model: str = opt("dcgan", "generator/discriminator family", MODELS)
+    z_dim: int = opt(100, "latent size (the course snippet's z_dim)")
+    g_width: Optional[int] = opt(None, "G width: channels of the last conv (dcgan, default 64) or first hidden layer (mlp, default 256)")
+    d_width: Optional[int] = opt(None, "D width: channels of the first conv (dcgan, default 64) or last hidden layer (mlp, default 256)")
+    g_depth: Optional[int] = opt(None, "mlp G hidden layers (default 3; dcgan: fixed 7->14->28 upsampling)")
+    d_depth: Optional[int] = opt(None, "D depth: mlp hidden layers (default 3) or dcgan conv layers (2 or 3, default 2)")
+    g_activation: str = opt("relu", "generator hidden activation", ACTIVATIONS)
+    d_activation: str = opt("leaky_relu", "discriminator activation (leaky slope 0.2)", ACTIVATIONS)
+    dropout: float = opt(0.0, "dropout probability in D (0 = off; the mlp course setup uses 0.3)")
+    g_norm: str = opt("batch", "generator normalisation", NORMS)
+    d_norm: str = opt("none", "discriminator normalisation", D_NORMS)
+    init: str = opt("dcgan", "weight init: dcgan = N(0, 0.02); default = PyTorch's", ("dcgan", "default"))
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    loss: str = opt("bce", "adversarial loss (bce = non-saturating)", LOSSES)
+    gp_weight: float = opt(10.0, "gradient-penalty weight (wgan-gp only)")
+    n_critic: int = opt(1, "D updates per G update (wgan-gp usually 5)")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    optimizer: str = opt("adam", "optimiser for G and D", ("adam", "sgd"))
+    lr: float = opt(2e-4, "learning rate of G and D unless --lr-g/--lr-d are given")
+    lr_g: Optional[float] = opt(None, "generator learning rate (TTUR); default --lr")
+    lr_d: Optional[float] = opt(None, "discriminator learning rate (TTUR); default --lr")
+    beta1: float = opt(0.5, "Adam beta1")
+    beta2: float = opt(0.999, "Adam beta2")
+    momentum: float = opt(0.0, "SGD momentum")
+    batch_size: int = opt(128, "images per batch")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = opt(5, "passes over the training images")
+    time_budget: Optional[float] = opt(None, "stop training after this many seconds, then write every output")
+    seed: int = opt(0, "seed for weights, noise and data order")
+    device: str = opt("auto", "auto | cpu | cuda | cuda:N | mps", ())
+    precision: str = opt("auto", "auto (bf16 where fast: CPU with AVX-512 bf16, CUDA) | fp32 | bf16", ("auto", "fp32", "bf16"))
+    ema_decay: float = opt(0.999, "EMA of G's weights for samples and export (0 = off)")
+    sample_epochs: tuple = opt((1, 5, 50, 100, 150, 200), "epochs at which to save a sample grid")
+    sample_every: Optional[int] = opt(None, "save a sample grid every K epochs (instead of --sample-epochs)")
+    log_every: int = opt(50, "steps between log.jsonl tick lines (loss curves)")
+    checkpoint_every: int = opt(1, "epochs between resume checkpoints")
+    keep_checkpoints: int = opt(2, "how many epoch checkpoints to keep besides last.pt")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+SECTIONS = {f.name: f.type for f in fields(Config)}  # name -> dataclass (resolved below)
+
+
+def section_classes() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {name: hints[name] for name in SECTIONS}
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def flat_fields() -> dict[str, tuple[str, dataclasses.Field, Any]]:
+    """field name -> (section, Field, type). Field names are unique across sections."""
+    out = {}
+    for sec, cls in section_classes().items():
+        types = field_types(cls)
+        for f in fields(cls):
+            assert f.name not in out, f"duplicate config field {f.name}"
+            out[f.name] = (sec, f, types[f.name])
+    return out
+
+
+def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Return cfg with flat field overrides applied (`{"lr": 1e-3, "model": "mlp"}`)."""
+    flat = flat_fields()
+    by_section: dict[str, dict] = {}
+    for name, value in overrides.items():
+        key = name.replace("-", "_")
+        if key not in flat:
+            raise MnistganError(f"unknown setting '{name}'; see `mnistgan train --help` for the list")
+        sec, f, typ = flat[key]
+        by_section.setdefault(sec, {})[key] = coerce(key, value, typ)
+    new = {sec: replace(getattr(cfg, sec), **vals) for sec, vals in by_section.items()}
+    return replace(cfg, **new)
+
+
+def coerce(name: str, value: Any, typ: Any) -> Any:
+    """Convert a JSON or CLI value to the field's type, or raise a one-line error."""
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin is typing.Union and type(None) in args:
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            return None
+        typ = next(a for a in args if a is not type(None))
+    try:
+        if typ is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if isinstance(value, (bool, int)):
+                return bool(value)
+            raise ValueError
+        if typ is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if typ is float:
+            if isinstance(value, bool):
+                raise ValueError
+            v = float(value)
+            if not math.isfinite(v):
+                raise ValueError
+            return v
+        if typ is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if typ is tuple:
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            return tuple(coerce(name, v, int) for v in value)
+    except (TypeError, ValueError):
+        raise MnistganError(f"invalid value for {name}: {value!r} (expected {_type_name(typ)})") from None
+    raise MnistganError(f"unsupported setting type for {name}")
+
+
+def _type_name(typ) -> str:
+    return {int: "an integer", float: "a finite number", str: "text", bool: "true/false",
+            tuple: "a comma-separated list of integers"}.get(typ, str(typ))
+
+
+def validate(cfg: Config) -> Config:
+    """Check every value a user can set; raise MnistganError naming the first bad one."""
+    flat = flat_fields()
+    for name, (sec, f, _) in flat.items():
+        value = getattr(getattr(cfg, sec), name)
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise MnistganError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
+    m, d, o, t, lo = cfg.model, cfg.data, cfg.optim, cfg.train, cfg.loss
+    positive = {"z_dim": m.z_dim, "batch_size": o.batch_size, "epochs": t.epochs, "lr": o.lr,
+                "log_every": t.log_every, "checkpoint_every": t.checkpoint_every, "n_critic": lo.n_critic}
+    for name in ("g_width", "d_width", "g_depth", "d_depth", "lr_g", "lr_d", "time_budget", "limit", "sample_every"):
+        value = getattr(getattr(cfg, flat[name][0]), name)
+        if value is not None:
+            positive[name] = value
+    for name, value in positive.items():
+        if value <= 0:
+            raise MnistganError(f"{name} must be positive, got {value}")
+    if d.digit is not None and not 0 <= d.digit <= 9:
+        raise MnistganError(f"digit must be between 0 and 9, got {d.digit}")
+    if m.model == "dcgan" and m.d_depth not in (None, 2, 3):
+        raise MnistganError(f"dcgan supports d_depth 2 or 3, got {m.d_depth}")
+    for name, value in (("dropout", m.dropout), ("ema_decay", t.ema_decay)):
+        if not 0 <= value < 1:
+            raise MnistganError(f"{name} must be in [0, 1), got {value}")
+    for name, value in (("beta1", o.beta1), ("beta2", o.beta2), ("momentum", o.momentum)):
+        if not 0 <= value < 1:
+            raise MnistganError(f"{name} must be in [0, 1), got {value}")
+    if lo.gp_weight < 0:
+        raise MnistganError(f"gp_weight must be >= 0, got {lo.gp_weight}")
+    if t.keep_checkpoints < 0:
+        raise MnistganError(f"keep_checkpoints must be >= 0, got {t.keep_checkpoints}")
+    if any(e <= 0 for e in t.sample_epochs):
+        raise MnistganError(f"sample_epochs must be positive, got {list(t.sample_epochs)}")
+    dev = t.device
+    if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise MnistganError(f"unknown device '{dev}'; choose auto, cpu, cuda, cuda:N or mps")
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict:
+    d = dataclasses.asdict(cfg)
+    d["train"]["sample_epochs"] = list(cfg.train.sample_epochs)
+    return d
+
+
+def from_dict(raw: Any, source: str = "config") -> Config:
+    """Build a validated Config from a nested dict; unknown keys are errors (typos matter)."""
+    if not isinstance(raw, dict):
+        raise MnistganError(f"{source}: expected a JSON object with sections {', '.join(SECTIONS)}")
+    raw = dict(raw)
+    raw.pop("mnistgan_version", None)
+    cfg = Config()
+    overrides = {}
+    for sec, values in raw.items():
+        if sec not in SECTIONS:
+            raise MnistganError(f"{source}: unknown section '{sec}'; expected {', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise MnistganError(f"{source}: section '{sec}' must be an object")
+        known = {f.name for f in fields(section_classes()[sec])}
+        for key, value in values.items():
+            if key not in known:
+                raise MnistganError(f"{source}: unknown setting '{sec}.{key}'")
+            overrides[key] = value
+    return validate(with_overrides(cfg, overrides))
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MnistganError(f"config file {path} not found; pass a run's config.json") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise MnistganError(f"cannot read config file {path}: {e}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise MnistganError(f"config file {path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    return from_dict(raw, source=str(path))

@@ -1,0 +1,115 @@
+"""Atomic file writes: a reader never sees a half-written file, a crash leaves the old one."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import MnistganError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync it and rename it into place.
+
+    The temporary name keeps the suffix so that writers that pick a format from the
+    name (PIL, matplotlib, safetensors) behave as for the final name.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
+    except OSError as e:
+        raise output_error(path, e) from None
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as e:
+        raise output_error(path, e) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
+    """Call `writer(tmp_path)` and move the result to `path` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line and flush it to disk (log.jsonl: a crash loses at most this line)."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line.rstrip("\n") + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise output_error(Path(path), e) from None
+
+
+def output_error(path: Path, e: OSError) -> MnistganError:
+    if e.errno == errno.ENOSPC:
+        why = "the disk is full; free some space (the last good files were kept)"
+    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "permission denied; choose a writable --out-dir"
+    else:
+        why = e.strerror or str(e)
+    return MnistganError(f"cannot write {path}: {why}")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; on success it replaces `path` as a whole."""
+    import shutil
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+    except OSError as e:
+        raise output_error(path, e) from None
+    old = path.with_name(f".{path.name}.old")
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        raise output_error(path, e) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

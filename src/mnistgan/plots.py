@@ -1,0 +1,70 @@
+"""Figures of a run: loss curves and real-vs-generated. matplotlib with the Agg backend."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .files import write_with
+from .sample import tile
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """The lines of a log.jsonl; a torn last line (crash mid-write) is skipped."""
+    rows = []
+    p = Path(path)
+    if not p.is_file():
+        return rows
+    for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def plot_losses(log_rows: list[dict], path: str | os.PathLike, title: str = "") -> None:
+    """G and D loss (and D accuracy) against epochs, from the tick lines of log.jsonl."""
+    plt = _pyplot()
+    ticks = [r for r in log_rows if r.get("kind") == "tick"] or [r for r in log_rows if r.get("kind") == "epoch"]
+    x = [r["epoch_progress"] for r in ticks]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=[2, 1])
+    ax1.plot(x, [r["loss_d"] for r in ticks], label="Loss D", lw=1.2)
+    ax1.plot(x, [r["loss_g"] for r in ticks], label="Loss G", lw=1.2)
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    ax1.set_title(title or "Generator and discriminator losses")
+    ax2.plot(x, [r["d_acc"] for r in ticks], color="tab:green", lw=1.2)
+    ax2.set_ylabel("D accuracy")
+    ax2.set_ylim(0, 1.02)
+    ax2.set_xlabel("epoch")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def plot_comparison(real: np.ndarray, fake: np.ndarray, path: str | os.PathLike) -> None:
+    """Real training images (left) beside generated ones (right), same tiling."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+    for ax, images, name in ((axes[0], real, "Real (training set)"), (axes[1], fake, "Generated")):
+        ax.imshow(tile(images), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(name)
+        ax.axis("off")
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)

@@ -1,0 +1,329 @@
+"""The training loop. Progress is counted in steps and images seen; each step is
+(1) update D, (2) update G, (3) update G_ema, (4) log, sample and checkpoint when due.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from tqdm import tqdm
+
+from .checkpoint import latest_checkpoint, prune_checkpoints, save_checkpoint
+from .config import Config, from_dict, to_dict, validate, with_overrides
+from .data import batches, load_train_data, steps_per_epoch
+from .errors import MnistganError
+from .files import append_line, write_text
+from .hardware import autocast_for, resolve_device, resolve_precision, setup_backends
+from .losses import LOSSES, Loss, d_accuracy_counts, gradient_penalty
+from .models import build_discriminator, build_generator
+from .outputs import new_run_dir, save_epoch_samples, write_finish, write_start
+
+
+class Diverged(MnistganError):
+    """Training produced NaN/Inf; the last good checkpoint is kept."""
+
+
+def d_step(D, opt_d, loss: Loss, real, fake, gp_weight: float, amp) -> tuple[torch.Tensor, torch.Tensor]:
+    """One discriminator update on a real and a (detached) fake batch. Returns (loss_d, #correct)."""
+    with amp():
+        r, f = D(real).float(), D(fake).float()
+    loss_d = loss.d(r, f)
+    if loss.gradient_penalty and gp_weight > 0:
+        with amp():
+            loss_d = loss_d + gp_weight * gradient_penalty(D, real, fake)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    return loss_d.detach(), d_accuracy_counts(r.detach(), f.detach(), loss.threshold)
+
+
+def g_step(D, opt_g, loss: Loss, fake, amp) -> torch.Tensor:
+    """One generator update through D (D's weights get no gradients: they are frozen here)."""
+    D.requires_grad_(False)
+    with amp():
+        f = D(fake).float()
+    loss_g = loss.g(f)
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    return loss_g.detach()
+
+
+@torch.no_grad()
+def ema_update(G_ema, G, decay: float, n_updates: int) -> None:
+    """G_ema <- d G_ema + (1 - d) G, d warmed up as min(decay, (1 + n) / (10 + n)); buffers copied."""
+    d = min(decay, (1 + n_updates) / (10 + n_updates))
+    torch._foreach_lerp_(list(G_ema.parameters()), list(G.parameters()), 1.0 - d)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+def make_optimizer(params, cfg: Config, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    o = cfg.optim
+    fused = device.type == "cuda"  # fused Adam: one kernel for all parameters on GPU
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=o.momentum)
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=fused or None,
+                            foreach=None if fused else True)
+
+
+def sample_due(cfg: Config, epoch: int) -> bool:
+    t = cfg.train
+    if t.sample_every:
+        return epoch % t.sample_every == 0 or epoch == 1
+    return epoch in t.sample_epochs
+
+
+class Stats:
+    """Running sums on the device (no host sync per step): loss_d, loss_g, #correct, #D-decisions, #G-steps, #D-steps."""
+
+    def __init__(self, device, values: Optional[list[float]] = None):
+        self.t = torch.tensor(values or [0.0] * 6, dtype=torch.float64, device=device)
+
+    def add(self, loss_d, correct, n_decisions, loss_g=None):
+        self.t[0] += loss_d
+        self.t[2] += correct
+        self.t[3] += n_decisions
+        self.t[5] += 1
+        if loss_g is not None:
+            self.t[1] += loss_g
+            self.t[4] += 1
+
+    def means(self) -> dict[str, float]:
+        ld, lg, correct, dec, ng, nd = self.t.tolist()
+        return {"loss_d": ld / max(nd, 1), "loss_g": lg / max(ng, 1), "d_acc": correct / max(dec, 1)}
+
+    def finite(self) -> bool:
+        return bool(torch.isfinite(self.t).all())
+
+    def values(self) -> list[float]:
+        return self.t.tolist()
+
+
+def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Path] = None,
+          resume: Optional[str | Path] = None, progress: bool = True, log=print) -> Path:
+    """Train a GAN; returns the run directory holding every output."""
+    state: Optional[dict[str, Any]] = None
+    if resume is not None:
+        run_dir = Path(resume)
+        state = latest_checkpoint(run_dir)
+    validate(cfg)
+    device = resolve_device(cfg.train.device)
+    precision = resolve_precision(cfg.train.precision, device)
+    setup_backends(device)
+    log(f"Using device: {device} ({precision})")
+    amp = autocast_for(device, precision)
+
+    data = load_train_data(cfg.data, device)
+    torch.manual_seed(cfg.train.seed)
+    G, D = build_generator(cfg.model).to(device), build_discriminator(cfg.model).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
+    opt_g = make_optimizer(G.parameters(), cfg, cfg.optim.lr_g or cfg.optim.lr, device)
+    opt_d = make_optimizer(D.parameters(), cfg, cfg.optim.lr_d or cfg.optim.lr, device)
+    fixed_z = torch.randn(64, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.train.seed + 1))
+    loss = LOSSES[cfg.loss.loss]
+
+    epoch, start_batch, step, images_seen, train_time = 1, 0, 0, 0, 0.0
+    epoch_stats = Stats(device)
+    if state is None:
+        run_dir = new_run_dir(cfg, out_dir, run_dir)
+        write_start(run_dir, cfg, data)
+    else:
+        G.load_state_dict(state["G"]); D.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_g"]); opt_d.load_state_dict(state["opt_d"])
+        if G_ema is not None:
+            G_ema.load_state_dict(state["G_ema"])
+        epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
+        images_seen, train_time = state["images"], state["train_time"]
+        epoch_stats = Stats(device, state["epoch_stats"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda"):
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        truncate_log(run_dir / "log.jsonl", step)
+        log(f"Resuming {run_dir} at epoch {epoch}, step {step}")
+    run_dir = Path(run_dir)
+    fixed_z = fixed_z.to(device)
+    G_show = G_ema if G_ema is not None else G
+    n_steps = steps_per_epoch(len(data), cfg.optim.batch_size)
+    B = min(cfg.optim.batch_size, len(data))
+
+    def checkpoint(name: str = "last.pt") -> None:
+        save_checkpoint(run_dir / "checkpoints" / name, {
+            "format": "mnistgan-checkpoint", "version": 1, "config": to_dict(cfg),
+            "epoch": epoch, "batch": batch, "step": step, "images": images_seen, "train_time": train_time,
+            "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict() if G_ema else {},
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch_stats": epoch_stats.values(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        })
+
+    stop: dict[str, Any] = {}
+    handlers = install_stop_handlers(stop)
+    t_start = time.monotonic()
+    budget = cfg.train.time_budget
+    tick = Stats(device)
+    batch = start_batch
+    try:
+        while epoch <= cfg.train.epochs and not stop:
+            t_epoch, images_epoch = time.monotonic(), 0
+            bar = tqdm(total=n_steps, initial=start_batch, desc=f"Epoch {epoch}/{cfg.train.epochs}",
+                       disable=not progress, leave=False, unit="step", dynamic_ncols=True)
+            for batch, (real, _) in enumerate(batches(data, cfg.optim.batch_size, cfg.train.seed, epoch, start_batch),
+                                              start=start_batch):
+                do_g = (step + 1) % cfg.loss.n_critic == 0
+                z = torch.randn(B, cfg.model.z_dim, device=device)
+                with torch.set_grad_enabled(do_g), amp():
+                    fake = G(z)  # (B, 1, 28, 28) in [-1, 1]; its graph is reused by the G step
+                # (1) update D
+                loss_d, correct = d_step(D, opt_d, loss, real, fake.detach(), cfg.loss.gp_weight, amp)
+                # (2) update G, every n_critic D steps
+                loss_g = g_step(D, opt_g, loss, fake, amp) if do_g else None
+                # (3) update G_ema
+                if G_ema is not None and do_g:
+                    ema_update(G_ema, G, cfg.train.ema_decay, step // cfg.loss.n_critic)
+                step += 1
+                images_seen += B
+                images_epoch += B
+                epoch_stats.add(loss_d, correct, 2 * B, loss_g)
+                tick.add(loss_d, correct, 2 * B, loss_g)
+                bar.update(1)
+                # (4) log, and stop when asked (time budget, Ctrl-C, SIGTERM)
+                if step % cfg.train.log_every == 0:
+                    write_tick(run_dir, tick, epoch, batch, n_steps, step, images_seen, bar)
+                    tick = Stats(device)
+                if budget is not None and train_time + time.monotonic() - t_start >= budget:
+                    stop["budget"] = True
+                if stop:
+                    batch += 1
+                    break
+            else:
+                batch = n_steps
+            bar.close()
+            finished_epoch = batch >= n_steps
+            seconds = time.monotonic() - t_epoch
+            if not epoch_stats.finite():
+                raise Diverged(f"training diverged (NaN/Inf loss) in epoch {epoch} by step {step}; "
+                               f"the last good checkpoint in {run_dir / 'checkpoints'} is kept")
+            write_epoch(run_dir, epoch_stats, epoch, cfg.train.epochs, step, images_seen,
+                        images_epoch / max(seconds, 1e-9), finished_epoch, log)
+            if finished_epoch:
+                if sample_due(cfg, epoch) or epoch == cfg.train.epochs:
+                    save_epoch_samples(G_show, fixed_z, run_dir, epoch)
+                epoch, start_batch, batch = epoch + 1, 0, 0
+                epoch_stats = Stats(device)
+                train_time += time.monotonic() - t_start
+                t_start = time.monotonic()
+                if (epoch - 1) % cfg.train.checkpoint_every == 0:
+                    checkpoint(f"epoch_{epoch - 1:03d}.pt")
+                    link_last(run_dir)
+                    prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
+    finally:
+        restore_stop_handlers(handlers)
+    train_time += time.monotonic() - t_start
+    checkpoint()
+    if stop.get("signal"):
+        raise MnistganError(f"interrupted at step {step}; state saved. Continue with: mnistgan train --resume {run_dir}")
+    if stop.get("budget") and not any(run_dir.glob("samples/epoch_*.png")):
+        save_epoch_samples(G_show, fixed_z, run_dir, max(epoch - (batch == 0), 1))
+    log(f"Finished {step} steps ({images_seen:,} images) in {train_time:.1f} s; writing outputs to {run_dir}")
+    write_finish(run_dir, G_show, cfg, data, {"steps": step, "images_seen": images_seen, "ema": G_ema is not None})
+    return run_dir
+
+
+def write_tick(run_dir, tick: Stats, epoch, batch, n_steps, step, images_seen, bar) -> None:
+    m = tick.means()
+    if not tick.finite():
+        return  # the epoch check below reports divergence with the step
+    row = {"kind": "tick", "epoch": epoch, "epoch_progress": epoch - 1 + (batch + 1) / n_steps,
+           "step": step, "images": images_seen, **{k: round(v, 6) for k, v in m.items()}}
+    append_line(run_dir / "log.jsonl", json.dumps(row))
+    bar.set_postfix(loss_d=f"{m['loss_d']:.3f}", loss_g=f"{m['loss_g']:.3f}", d_acc=f"{m['d_acc']:.2f}")
+
+
+def write_epoch(run_dir, stats: Stats, epoch, epochs, step, images_seen, ips, finished, log) -> None:
+    m = stats.means()
+    row = {"kind": "epoch", "epoch": epoch, "epoch_progress": float(epoch) if finished else None, "step": step,
+           "images": images_seen, **{k: round(v, 6) for k, v in m.items()}, "images_per_s": round(ips, 1),
+           "partial": not finished, "time": round(time.time(), 3)}
+    if not finished:
+        row.pop("epoch_progress")
+    append_line(run_dir / "log.jsonl", json.dumps(row))
+    part = " (partial)" if not finished else ""
+    log(f"Epoch [{epoch}/{epochs}]{part} Loss D: {m['loss_d']:.4f}, Loss G: {m['loss_g']:.4f}, "
+        f"D acc: {m['d_acc']:.2f} | {ips:,.0f} images/s")
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log lines written after the checkpoint (they will be written again)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue
+    write_text(path, "".join(f"{line}\n" for line in keep))
+
+
+def link_last(run_dir: Path) -> None:
+    """Point checkpoints/last.pt at the newest epoch checkpoint (hard link, atomic rename)."""
+    import os
+
+    ckdir = run_dir / "checkpoints"
+    newest = sorted(ckdir.glob("epoch_*.pt"))[-1]
+    tmp = ckdir / ".last.pt.link"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(newest, tmp)
+    except OSError:
+        import shutil
+        shutil.copyfile(newest, tmp)
+    os.replace(tmp, ckdir / "last.pt")
+
+
+def install_stop_handlers(stop: dict) -> dict:
+    """Ctrl-C and SIGTERM ask the loop to stop after the current step and save its state."""
+    def ask(signum, frame):
+        if stop.get("signal"):  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop["signal"] = signum
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, ask)
+        except ValueError:  # not the main thread (e.g. a notebook worker): leave signals alone
+            pass
+    return old
+
+
+def restore_stop_handlers(old: dict) -> None:
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+
+
+def train_api(config: Optional[Config | dict | str] = None, out_dir: str | Path = "runs",
+              run_dir: Optional[str | Path] = None, progress: bool = True, **overrides) -> Path:
+    """Python API: `mnistgan.train(epochs=1, model="mlp")` -> run directory."""
+    from .config import load_config
+
+    if config is None:
+        cfg = Config()
+    elif isinstance(config, Config):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = from_dict(config)
+    else:
+        cfg = load_config(config)
+    return train(validate(with_overrides(cfg, overrides)), out_dir=out_dir, run_dir=run_dir, progress=progress)
