@@ -126,10 +126,10 @@ def main(argv=None) -> None:
     except MnistganError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    except click.exceptions.NoArgsIsHelp as e:  # pragma: no cover - click < 8.2 compat
-        click.echo(e.format_message(), err=True)
-        sys.exit(2)
     except click.ClickException as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `mnistgan`: show the help
+            click.echo(e.format_message())
+            sys.exit(0)
         msg = e.format_message().replace("\n", " ")
         click.echo(f"error: {msg} (see mnistgan {(e.ctx.info_name + ' ') if getattr(e, 'ctx', None) and e.ctx.parent else ''}--help)", err=True)
         sys.exit(e.exit_code)
@@ -141,3 +141,10 @@ def main(argv=None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
+
+
+# --- export and interpolate commands ---
+from .cli_export import export_command, interpolate_command  # noqa: E402
+
+cli.add_command(export_command)
+cli.add_command(interpolate_command)

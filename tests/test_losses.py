@@ -1,0 +1,45 @@
+import math
+
+import torch
+
+from mnistgan.losses import LOSSES, d_accuracy_counts, gradient_penalty
+
+
+def test_bce_of_zero_logits_is_two_log_two():
+    z = torch.zeros(8)
+    assert math.isclose(LOSSES["bce"].d(z, z).item(), 2 * math.log(2), rel_tol=1e-6)
+    assert math.isclose(LOSSES["bce"].g(z).item(), math.log(2), rel_tol=1e-6)
+
+
+def test_bce_matches_the_textbook_formula_and_is_stable():
+    r, f = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    s = torch.sigmoid
+    expected = (-torch.log(s(r))).mean() + (-torch.log(1 - s(f))).mean()
+    assert torch.allclose(LOSSES["bce"].d(r, f), expected)
+    big = torch.tensor([200.0])  # sigmoid rounds to 1.0: the naive log(1 - p) would be inf
+    assert torch.isfinite(LOSSES["bce"].d(-big, big)) and LOSSES["bce"].d(-big, big).item() > 399
+
+
+def test_hinge_lsgan_wgan_hand_values():
+    r, f = torch.tensor([0.5, 2.0]), torch.tensor([-0.5, 1.0])
+    # hinge: mean(max(0, 1 - r)) + mean(max(0, 1 + f)) = (0.5 + 0)/2 + (0.5 + 2)/2
+    assert math.isclose(LOSSES["hinge"].d(r, f).item(), 0.25 + 1.25)
+    assert math.isclose(LOSSES["hinge"].g(f).item(), -0.25)
+    # lsgan: 0.5 mean((r-1)^2) + 0.5 mean(f^2) = 0.5 (0.25 + 1)/2 + 0.5 (0.25 + 1)/2
+    assert math.isclose(LOSSES["lsgan"].d(r, f).item(), 0.625)
+    assert math.isclose(LOSSES["lsgan"].g(f).item(), 0.5 * (2.25 + 0) / 2)
+    assert math.isclose(LOSSES["wgan-gp"].d(r, f).item(), 0.25 - 1.25)
+
+
+def test_gradient_penalty_of_a_linear_critic_is_closed_form():
+    torch.manual_seed(0)
+    w = torch.randn(784)
+    critic = lambda x: x.flatten(1) @ w  # grad_x = w everywhere, so GP = (||w|| - 1)^2
+    real, fake = torch.randn(6, 1, 28, 28), torch.randn(6, 1, 28, 28)
+    gp = gradient_penalty(critic, real, fake)
+    assert math.isclose(gp.item(), (w.norm().item() - 1) ** 2, rel_tol=1e-4)
+
+
+def test_d_accuracy_counts():
+    r, f = torch.tensor([1.0, -1.0, 2.0]), torch.tensor([-1.0, 3.0, -0.1])
+    assert d_accuracy_counts(r, f).item() == 2 + 2

@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from mnistgan.config import ModelConfig
+from mnistgan.models import build_discriminator, build_generator, count_params
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+@pytest.mark.parametrize("variant", [
+    {},
+    {"g_norm": "layer", "d_norm": "layer", "g_activation": "leaky_relu", "dropout": 0.3},
+    {"g_norm": "none", "d_norm": "spectral", "d_depth": 3, "g_activation": "silu"},
+])
+def test_shapes_and_ranges(model, variant):
+    cfg = ModelConfig(model=model, z_dim=16, g_width=8, d_width=8, **variant)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    z = torch.randn(5, 16) * 3  # large z: the Tanh must still bound the output
+    x = G(z)
+    assert x.shape == (5, 1, 28, 28)
+    assert x.min() >= -1 and x.max() <= 1
+    logits = D(x)
+    assert logits.shape == (5,) and torch.isfinite(logits).all()
+    # logits are unbounded scores, not probabilities (the loss applies the sigmoid stably)
+    G.eval(), D.eval()
+    assert G(z[:1]).shape == (1, 1, 28, 28)
+
+
+def test_widths_and_depth_change_the_model():
+    small = build_generator(ModelConfig(model="mlp", g_width=8, g_depth=2))
+    big = build_generator(ModelConfig(model="mlp", g_width=16, g_depth=3))
+    assert count_params(big) > count_params(small)
+    d2 = build_discriminator(ModelConfig(model="dcgan", d_width=8, d_depth=2))
+    d3 = build_discriminator(ModelConfig(model="dcgan", d_width=8, d_depth=3))
+    assert count_params(d3) > count_params(d2)
+
+
+def test_dcgan_init_is_normal_002():
+    G = build_generator(ModelConfig(model="dcgan", g_width=32, init="dcgan"))
+    w = G.net[2].weight  # the first ConvTranspose
+    assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
+
+
+def test_dropout_only_in_training_mode():
+    D = build_discriminator(ModelConfig(model="mlp", d_width=8, dropout=0.5))
+    x = torch.randn(4, 1, 28, 28)
+    D.eval()
+    assert torch.equal(D(x), D(x))
+    D.train()
+    torch.manual_seed(0)
+    a = D(x)
+    assert not torch.equal(a, D(x))
