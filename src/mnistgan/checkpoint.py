@@ -24,7 +24,11 @@ GENERATOR_FORMAT = "mnistgan-generator"
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write the resume state atomically: temp file, fsync, rename. A kill never corrupts `path`."""
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as e:  # torch's writer reports ENOSPC and friends as RuntimeError
+            raise MnistganError(f"cannot write checkpoint {path} ({str(e).splitlines()[0][:120]}); "
+                                f"free disk space; the previous checkpoint was kept") from None
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

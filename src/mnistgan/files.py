@@ -113,3 +113,15 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise output_error(path, e) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temps(directory: str | os.PathLike) -> None:
+    """Delete temporary files/folders that a killed process left (names `.<x>.tmp*`, `.<x>.old`)."""
+    import shutil
+
+    root = Path(directory)
+    for p in list(root.glob(".*.tmp*")) + list(root.glob("*/.*.tmp*")) + list(root.glob(".*.old")):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)

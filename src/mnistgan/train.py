@@ -20,7 +20,7 @@ from .checkpoint import latest_checkpoint, prune_checkpoints, save_checkpoint
 from .config import Config, from_dict, to_dict, validate, with_overrides
 from .data import batches, load_train_data, steps_per_epoch
 from .errors import MnistganError
-from .files import append_line, write_text
+from .files import append_line, remove_stale_temps, write_text
 from .hardware import autocast_for, resolve_device, resolve_precision, setup_backends
 from .losses import LOSSES, Loss, d_accuracy_counts, gradient_penalty
 from .models import build_discriminator, build_generator
@@ -116,6 +116,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
     if resume is not None:
         run_dir = Path(resume)
         state = latest_checkpoint(run_dir)
+        remove_stale_temps(run_dir)
     validate(cfg)
     device = resolve_device(cfg.train.device)
     precision = resolve_precision(cfg.train.precision, device)
@@ -198,6 +199,8 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
                 bar.update(1)
                 # (4) log, and stop when asked (time budget, Ctrl-C, SIGTERM)
                 if step % cfg.train.log_every == 0:
+                    if not tick.finite():
+                        raise diverged(run_dir, epoch, step)
                     write_tick(run_dir, tick, epoch, batch, n_steps, step, images_seen, bar)
                     tick = Stats(device)
                 if budget is not None and train_time + time.monotonic() - t_start >= budget:
@@ -211,8 +214,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
             finished_epoch = batch >= n_steps
             seconds = time.monotonic() - t_epoch
             if not epoch_stats.finite():
-                raise Diverged(f"training diverged (NaN/Inf loss) in epoch {epoch} by step {step}; "
-                               f"the last good checkpoint in {run_dir / 'checkpoints'} is kept")
+                raise diverged(run_dir, epoch, step)
             write_epoch(run_dir, epoch_stats, epoch, cfg.train.epochs, step, images_seen,
                         images_epoch / max(seconds, 1e-9), finished_epoch, log)
             if finished_epoch:
@@ -239,10 +241,13 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
     return run_dir
 
 
+def diverged(run_dir: Path, epoch: int, step: int) -> Diverged:
+    return Diverged(f"training diverged: NaN/Inf loss in epoch {epoch} by step {step}. The last good checkpoint "
+                    f"in {run_dir / 'checkpoints'} is kept; lower --lr or change the loss, then resume or rerun")
+
+
 def write_tick(run_dir, tick: Stats, epoch, batch, n_steps, step, images_seen, bar) -> None:
     m = tick.means()
-    if not tick.finite():
-        return  # the epoch check below reports divergence with the step
     row = {"kind": "tick", "epoch": epoch, "epoch_progress": epoch - 1 + (batch + 1) / n_steps,
            "step": step, "images": images_seen, **{k: round(v, 6) for k, v in m.items()}}
     append_line(run_dir / "log.jsonl", json.dumps(row))
