@@ -43,3 +43,16 @@ def test_gradient_penalty_of_a_linear_critic_is_closed_form():
 def test_d_accuracy_counts():
     r, f = torch.tensor([1.0, -1.0, 2.0]), torch.tensor([-1.0, 3.0, -0.1])
     assert d_accuracy_counts(r, f).item() == 2 + 2
+
+
+def test_label_smoothing_and_r1():
+    r, f = torch.tensor([3.0]), torch.tensor([-3.0])
+    s = torch.sigmoid
+    expected = -(0.9 * torch.log(s(r)) + 0.1 * torch.log(1 - s(r))) - torch.log(1 - s(f))
+    assert torch.allclose(LOSSES["bce"].d(r, f, smooth=0.1), expected)
+    from mnistgan.losses import r1_penalty
+
+    w = torch.randn(784)
+    x = torch.randn(5, 1, 28, 28, requires_grad=True)
+    logits = x.flatten(1) @ w  # grad_x = w, so R1 = ||w||^2
+    assert torch.allclose(r1_penalty(logits, x), w.pow(2).sum(), rtol=1e-5)

@@ -36,7 +36,7 @@ def test_widths_and_depth_change_the_model():
 
 def test_dcgan_init_is_normal_002():
     G = build_generator(ModelConfig(model="dcgan", g_width=32, init="dcgan"))
-    w = G.net[2].weight  # the first ConvTranspose
+    w = G.net.net[2].weight  # the first ConvTranspose
     assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
 
 
@@ -49,3 +49,20 @@ def test_dropout_only_in_training_mode():
     torch.manual_seed(0)
     a = D(x)
     assert not torch.equal(a, D(x))
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+def test_conditional_models_respect_labels(model):
+    cfg = ModelConfig(model=model, z_dim=16, g_width=8, d_width=8, conditional=True)
+    G, D = build_generator(cfg).eval(), build_discriminator(cfg).eval()
+    z = torch.randn(4, 16)
+    y = torch.tensor([0, 3, 7, 9])
+    x = G(z, y)
+    assert x.shape == (4, 1, 28, 28) and D(x, y).shape == (4,)
+    # the label changes the image and the score: it is really used
+    assert not torch.allclose(G(z, y), G(z, torch.tensor([1, 1, 1, 1])))
+    with torch.no_grad():
+        D.embed.weight.normal_()
+    assert not torch.allclose(D(x, y), D(x, (y + 1) % 10))
+    with pytest.raises(ValueError):
+        G(z)

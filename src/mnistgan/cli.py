@@ -43,8 +43,11 @@ def config_options(func):
         choices = f.metadata.get("choices")
         help_text = f.metadata["help"] + (f" [{'|'.join(choices)}]" if choices else "")
         help_text += f"  (default: {shown})"
-        func = click.option(f"--{name.replace('_', '-')}", name, type=_click_type(typ), default=None,
-                            help=help_text)(func)
+        flag = name.replace("_", "-")
+        if typ is bool:  # --conditional / --no-conditional
+            func = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)(func)
+        else:
+            func = click.option(f"--{flag}", name, type=_click_type(typ), default=None, help=help_text)(func)
     return func
 
 
@@ -107,15 +110,19 @@ def train(config_path, preset, out_dir, run_dir, resume, dry_run, progress, **fl
 @click.option("--n", "n", type=int, default=25, show_default=True, help="how many images")
 @click.option("--seed", type=int, default=504, show_default=True, help="noise seed: z = RandomState(seed).normal(size=[n, z_dim])")
 @click.option("--out", "out", required=True, help="*.png: one grid; *.npz: uint8 (N, 28, 28); else a folder of PNGs")
-def generate(generator, n, seed, out):
+@click.option("--digit", type=int, default=None, help="conditional generators: draw only this digit")
+def generate(generator, n, seed, out, digit):
     """Generate images from a saved generator."""
     from .sample import load_generator, write_images
 
     if n <= 0:
         raise MnistganError(f"--n must be positive, got {n}")
+    if digit is not None and not 0 <= digit <= 9:
+        raise MnistganError(f"--digit must be between 0 and 9, got {digit}")
     gen = load_generator(generator)
-    images = gen.generate(n, seed)
-    kind = write_images(images, out)
+    labels = gen._labels(digit, n).cpu().numpy() if gen.conditional else gen._labels(digit, n)
+    images = gen.generate(n, seed, labels)
+    kind = write_images(images, out, labels)
     click.echo(f"Wrote {n} images ({kind}) to {out}")
 
 
@@ -148,3 +155,9 @@ from .cli_export import export_command, interpolate_command  # noqa: E402
 
 cli.add_command(export_command)
 cli.add_command(interpolate_command)
+
+# --- evaluator commands ---
+from .evaluate.commands import evaluate_cmd, predict_cmd  # noqa: E402
+
+cli.add_command(evaluate_cmd)
+cli.add_command(predict_cmd)

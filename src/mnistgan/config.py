@@ -53,6 +53,7 @@ class ModelConfig:
     g_norm: str = opt("batch", "generator normalisation", NORMS)
     d_norm: str = opt("none", "discriminator normalisation", D_NORMS)
     init: str = opt("dcgan", "weight init: dcgan = N(0, 0.02); default = PyTorch's", ("dcgan", "default"))
+    conditional: bool = opt(False, "class-conditional GAN: G and D take the digit label (uses the labels)")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class LossConfig:
     loss: str = opt("bce", "adversarial loss (bce = non-saturating)", LOSSES)
     gp_weight: float = opt(10.0, "gradient-penalty weight (wgan-gp only)")
     n_critic: int = opt(1, "D updates per G update (wgan-gp usually 5)")
+    label_smoothing: float = opt(0.0, "one-sided label smoothing: D's target for real images is 1 - this (bce)")
+    instance_noise: float = opt(0.0, "std of Gaussian noise added to D's inputs, annealed linearly to 0")
+    r1_weight: float = opt(0.0, "R1 penalty gamma: gamma/2 E||grad D(x_real)||^2 (0 = off)")
+    diffaug: str = opt("", "DiffAugment policy for D's inputs: '', translation, cutout, translation,cutout")
 
 
 @dataclass(frozen=True)
@@ -213,8 +218,16 @@ def validate(cfg: Config) -> Config:
     for name, value in (("beta1", o.beta1), ("beta2", o.beta2), ("momentum", o.momentum)):
         if not 0 <= value < 1:
             raise MnistganError(f"{name} must be in [0, 1), got {value}")
-    if lo.gp_weight < 0:
-        raise MnistganError(f"gp_weight must be >= 0, got {lo.gp_weight}")
+    for name in ("gp_weight", "instance_noise", "r1_weight"):
+        if getattr(lo, name) < 0:
+            raise MnistganError(f"{name} must be >= 0, got {getattr(lo, name)}")
+    if lo.label_smoothing and lo.loss != "bce":
+        raise MnistganError(f"label_smoothing applies to the bce loss only, not {lo.loss}")
+    if not 0 <= lo.label_smoothing < 0.5:
+        raise MnistganError(f"label_smoothing must be in [0, 0.5), got {lo.label_smoothing}")
+    bad = [p for p in lo.diffaug.split(",") if p and p not in ("translation", "cutout")]
+    if bad:
+        raise MnistganError(f"unknown diffaug policy '{bad[0]}'; use translation, cutout or both (comma-separated)")
     if t.keep_checkpoints < 0:
         raise MnistganError(f"keep_checkpoints must be >= 0, got {t.keep_checkpoints}")
     if any(e <= 0 for e in t.sample_epochs):

@@ -16,9 +16,12 @@ import torch.nn.functional as F
 Tensor = torch.Tensor
 
 
-def bce_d(r: Tensor, f: Tensor) -> Tensor:
+def bce_d(r: Tensor, f: Tensor, smooth: float = 0.0) -> Tensor:
     # L_D = -log sigma(r) - log(1 - sigma(f)) = softplus(-r) + softplus(f)
-    return F.softplus(-r).mean() + F.softplus(f).mean()
+    # one-sided label smoothing (Salimans et al. 2016): the real target is t = 1 - smooth,
+    # -t log sigma(r) - (1 - t) log(1 - sigma(r)) = t softplus(-r) + (1 - t) softplus(r)
+    real = F.softplus(-r) if smooth == 0 else (1 - smooth) * F.softplus(-r) + smooth * F.softplus(r)
+    return real.mean() + F.softplus(f).mean()
 
 
 def bce_g(f: Tensor) -> Tensor:
@@ -79,6 +82,12 @@ def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) 
     out = D(x_hat).float()
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).float().norm(2, dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(real_logits: Tensor, real_input: Tensor) -> Tensor:
+    """R1 = E||grad_x D(x_real)||^2 (Mescheder et al. 2018); the loop multiplies by gamma/2."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_input, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
 
 
 def d_accuracy_counts(r: Tensor, f: Tensor, threshold: float = 0.0) -> Tensor:

@@ -71,8 +71,24 @@ class Generator:
         if not np.isfinite(z).all():
             raise MnistganError("predict: z holds NaN or Inf")
         zt = torch.from_numpy(z).to(self.device)
-        lt = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
-        return run_generator(self.module, zt, lt).numpy().astype(np.float32)
+        return run_generator(self.module, zt, self._labels(labels, len(z))).numpy().astype(np.float32)
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.model.conditional
+
+    def _labels(self, labels, n: int) -> Optional[torch.Tensor]:
+        """Unconditional: None. Conditional: the given digit(s), by default 0, 1, ..., 9, 0, 1, ..."""
+        if not self.conditional:
+            if labels is not None:
+                raise MnistganError("this generator is unconditional: it cannot draw a chosen digit (--digit)")
+            return None
+        if labels is None:
+            labels = np.arange(n) % 10
+        labels = np.broadcast_to(np.asarray(labels), (n,))
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 9:
+            raise MnistganError("labels must be digits 0-9")
+        return torch.as_tensor(labels.astype(np.int64), device=self.device)
 
     def generate(self, n: int = 25, seed: int = COURSE_SEED, labels=None) -> np.ndarray:
         """n images from the course noise of `seed`: uint8 (n, 28, 28)."""

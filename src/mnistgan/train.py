@@ -17,12 +17,13 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import latest_checkpoint, prune_checkpoints, save_checkpoint
-from .config import Config, from_dict, to_dict, validate, with_overrides
+from .config import Config, LossConfig, from_dict, to_dict, validate, with_overrides
 from .data import batches, load_train_data, steps_per_epoch
 from .errors import MnistganError
 from .files import append_line, remove_stale_temps, write_text
 from .hardware import autocast_for, resolve_device, resolve_precision, setup_backends
-from .losses import LOSSES, Loss, d_accuracy_counts, gradient_penalty
+from .augment import d_view as make_d_view
+from .losses import LOSSES, Loss, d_accuracy_counts, gradient_penalty, r1_penalty
 from .models import build_discriminator, build_generator
 from .outputs import new_run_dir, save_epoch_samples, write_finish, write_start
 
@@ -31,25 +32,31 @@ class Diverged(MnistganError):
     """Training produced NaN/Inf; the last good checkpoint is kept."""
 
 
-def d_step(D, opt_d, loss: Loss, real, fake, gp_weight: float, amp) -> tuple[torch.Tensor, torch.Tensor]:
+def d_step(D, opt_d, loss: Loss, lc: LossConfig, real, fake, y_real, y_fake, view, amp
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     """One discriminator update on a real and a (detached) fake batch. Returns (loss_d, #correct)."""
+    real_in, fake_in = view(real), view(fake)
+    if lc.r1_weight > 0:
+        real_in = real_in.detach().requires_grad_(True)
     with amp():
-        r, f = D(real).float(), D(fake).float()
-    loss_d = loss.d(r, f)
-    if loss.gradient_penalty and gp_weight > 0:
+        r, f = D(real_in, y_real).float(), D(fake_in, y_fake).float()
+    loss_d = loss.d(r, f, smooth=lc.label_smoothing) if lc.label_smoothing else loss.d(r, f)
+    if loss.gradient_penalty and lc.gp_weight > 0:
         with amp():
-            loss_d = loss_d + gp_weight * gradient_penalty(D, real, fake)
+            loss_d = loss_d + lc.gp_weight * gradient_penalty(lambda x: D(x, y_real), real_in, fake_in)
+    if lc.r1_weight > 0:
+        loss_d = loss_d + 0.5 * lc.r1_weight * r1_penalty(r, real_in)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
     return loss_d.detach(), d_accuracy_counts(r.detach(), f.detach(), loss.threshold)
 
 
-def g_step(D, opt_g, loss: Loss, fake, amp) -> torch.Tensor:
+def g_step(D, opt_g, loss: Loss, fake, y_fake, view, amp) -> torch.Tensor:
     """One generator update through D (D's weights get no gradients: they are frozen here)."""
     D.requires_grad_(False)
     with amp():
-        f = D(fake).float()
+        f = D(view(fake), y_fake).float()
     loss_g = loss.g(f)
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -124,14 +131,17 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
     log(f"Using device: {device} ({precision})")
     amp = autocast_for(device, precision)
 
-    data = load_train_data(cfg.data, device)
+    data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional)
     torch.manual_seed(cfg.train.seed)
     G, D = build_generator(cfg.model).to(device), build_discriminator(cfg.model).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
     opt_g = make_optimizer(G.parameters(), cfg, cfg.optim.lr_g or cfg.optim.lr, device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.optim.lr_d or cfg.optim.lr, device)
-    fixed_z = torch.randn(64, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.train.seed + 1))
+    n_fixed = 80 if cfg.model.conditional else 64  # conditional: 8 rows of the ten digits
+    fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.train.seed + 1))
+    fixed_y = torch.arange(n_fixed, device=device) % 10 if cfg.model.conditional else None
     loss = LOSSES[cfg.loss.loss]
+    d_view = make_d_view(cfg.loss)
 
     epoch, start_batch, step, images_seen, train_time = 1, 0, 0, 0, 0.0
     epoch_stats = Stats(device)
@@ -156,6 +166,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
     G_show = G_ema if G_ema is not None else G
     n_steps = steps_per_epoch(len(data), cfg.optim.batch_size)
     B = min(cfg.optim.batch_size, len(data))
+    total_images = cfg.train.epochs * n_steps * B  # for annealing instance noise
 
     def checkpoint(name: str = "last.pt") -> None:
         save_checkpoint(run_dir / "checkpoints" / name, {
@@ -178,16 +189,18 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
             t_epoch, images_epoch = time.monotonic(), 0
             bar = tqdm(total=n_steps, initial=start_batch, desc=f"Epoch {epoch}/{cfg.train.epochs}",
                        disable=not progress, leave=False, unit="step", dynamic_ncols=True)
-            for batch, (real, _) in enumerate(batches(data, cfg.optim.batch_size, cfg.train.seed, epoch, start_batch),
+            for batch, (real, y) in enumerate(batches(data, cfg.optim.batch_size, cfg.train.seed, epoch, start_batch),
                                               start=start_batch):
                 do_g = (step + 1) % cfg.loss.n_critic == 0
+                progress_frac = images_seen / total_images
+                view = lambda x: d_view(x, progress_frac)  # noqa: E731 (augment + instance noise)
                 z = torch.randn(B, cfg.model.z_dim, device=device)
                 with torch.set_grad_enabled(do_g), amp():
-                    fake = G(z)  # (B, 1, 28, 28) in [-1, 1]; its graph is reused by the G step
-                # (1) update D
-                loss_d, correct = d_step(D, opt_d, loss, real, fake.detach(), cfg.loss.gp_weight, amp)
+                    fake = G(z, y)  # (B, 1, 28, 28) in [-1, 1]; its graph is reused by the G step
+                # (1) update D (y: the real batch's labels, reused for the fake batch; None if unconditional)
+                loss_d, correct = d_step(D, opt_d, loss, cfg.loss, real, fake.detach(), y, y, view, amp)
                 # (2) update G, every n_critic D steps
-                loss_g = g_step(D, opt_g, loss, fake, amp) if do_g else None
+                loss_g = g_step(D, opt_g, loss, fake, y, view, amp) if do_g else None
                 # (3) update G_ema
                 if G_ema is not None and do_g:
                     ema_update(G_ema, G, cfg.train.ema_decay, step // cfg.loss.n_critic)
@@ -219,7 +232,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
                         images_epoch / max(seconds, 1e-9), finished_epoch, log)
             if finished_epoch:
                 if sample_due(cfg, epoch) or epoch == cfg.train.epochs:
-                    save_epoch_samples(G_show, fixed_z, run_dir, epoch)
+                    save_epoch_samples(G_show, fixed_z, run_dir, epoch, fixed_y)
                 epoch, start_batch, batch = epoch + 1, 0, 0
                 epoch_stats = Stats(device)
                 train_time += time.monotonic() - t_start
@@ -235,7 +248,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
     if stop.get("signal"):
         raise MnistganError(f"interrupted at step {step}; state saved. Continue with: mnistgan train --resume {run_dir}")
     if stop.get("budget") and not any(run_dir.glob("samples/epoch_*.png")):
-        save_epoch_samples(G_show, fixed_z, run_dir, max(epoch - (batch == 0), 1))
+        save_epoch_samples(G_show, fixed_z, run_dir, max(epoch - (batch == 0), 1), fixed_y)
     log(f"Finished {step} steps ({images_seen:,} images) in {train_time:.1f} s; writing outputs to {run_dir}")
     write_finish(run_dir, G_show, cfg, data, {"steps": step, "images_seen": images_seen, "ema": G_ema is not None})
     return run_dir

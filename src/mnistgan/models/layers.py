@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+N_CLASSES = 10  # digits 0-9 (and the 10 classes of Fashion-MNIST, KMNIST)
+
 
 def activation(name: str) -> nn.Module:
     return {

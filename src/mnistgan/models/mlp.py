@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .layers import activation, maybe_spectral, norm1d, to_image
+from .layers import N_CLASSES, activation, maybe_spectral, norm1d, to_image
 
 DEFAULT_WIDTH = 256
 
@@ -17,7 +17,7 @@ class MLPGenerator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         width = cfg.g_width or DEFAULT_WIDTH
-        layers, fan_in = [], cfg.z_dim
+        layers, fan_in = [], cfg.z_dim + (N_CLASSES if cfg.conditional else 0)
         for i in range(cfg.g_depth or 3):
             out = width * 2 ** i
             layers += [nn.Linear(fan_in, out, bias=cfg.g_norm != "batch"), norm1d(cfg.g_norm, out),
@@ -44,8 +44,11 @@ class MLPDiscriminator(nn.Module):
             if cfg.dropout > 0:
                 layers.append(nn.Dropout(cfg.dropout))
             fan_in = out
-        layers.append(maybe_spectral(nn.Linear(fan_in, 1), cfg.d_norm))
         self.net = nn.Sequential(*layers)
+        self.fc = maybe_spectral(nn.Linear(fan_in, 1), cfg.d_norm)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).squeeze(1)
+        return self.fc(self.features(x)).squeeze(1)
