@@ -105,6 +105,13 @@ def test_torchscript_loads_with_torch_jit_and_matches(family_run, tmp_path):
         assert np.abs(got - gen.predict(z)).max() <= VERIFY_TOL
 
 
+def test_an_export_that_fails_its_check_leaves_no_file(family_run, tmp_path, monkeypatch):
+    monkeypatch.setattr("mnistgan.export.VERIFY_TOL", -1.0)  # every difference is now too large
+    with pytest.raises(MnistganError, match="differs from PyTorch.*nothing was written"):
+        export(family_run, "torchscript", out=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 class ToyConditional(nn.Module):
     """G(z, labels) -> (N, 1, 28, 28) in [-1, 1]; stands in for the conditional model to come."""
 
@@ -137,6 +144,20 @@ def test_conditional_generators_export_with_a_labels_input(tmp_path):
         from mnistgan.export_keras import write_keras
 
         write_keras(gen, tmp_path / "c.json", tmp_path / "c.h5")
+
+
+def test_a_real_conditional_generator_exports_to_onnx(tmp_path):
+    if "conditional" not in ModelConfig.__dataclass_fields__:
+        pytest.skip("ModelConfig has no conditional flag yet")
+    ort = pytest.importorskip("onnxruntime")
+    run = make_run(tmp_path / "run", model="dcgan", g_width=4, conditional=True)
+    (path,) = export(run, "onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    z, labels = random_z(3), np.array([1, 7, 7], dtype=np.int64)
+    got = session.run(["images"], {"z": z, "labels": labels})[0]
+    assert np.abs(got - load_generator(run).predict(z, labels)).max() <= VERIFY_TOL
+    with pytest.raises(MnistganError, match="conditional"):
+        export(run, "keras-h5")
 
 
 # ----------------------------------------------------------------------------- keras-h5: a numpy reference
@@ -240,7 +261,8 @@ def test_keras_h5_layout_follows_keras(tmp_path):
             f"batch_normalization/{w}:0" for w in ("gamma", "beta", "moving_mean", "moving_variance")]
         assert f["dense/dense/kernel:0"].shape == (Z_DIM, 8 * 49)
         kernel = f["conv2d_transpose/conv2d_transpose/kernel:0"][()]
-        np.testing.assert_array_equal(kernel, G.net[2].weight.detach().numpy().transpose(2, 3, 1, 0))
+        conv = next(m for m in G.modules() if isinstance(m, nn.ConvTranspose2d))  # the first one
+        np.testing.assert_array_equal(kernel, conv.weight.detach().numpy().transpose(2, 3, 1, 0))
         assert kernel.shape == (4, 4, 4, 8)
         assert len(f["reshape"].attrs["weight_names"]) == 0
 

@@ -112,8 +112,8 @@ def _max_diff(a: np.ndarray, b: np.ndarray, what: str) -> float:
         raise MnistganError(f"{what} returned shape {a.shape}, expected {b.shape}; the export is broken")
     diff = float(np.abs(a.astype(np.float64) - b).max()) if a.size else 0.0
     if not diff <= VERIFY_TOL:  # also catches NaN
-        raise MnistganError(f"{what} differs from PyTorch by {diff:.2e} (> {VERIFY_TOL}); the export was "
-                            f"written but should not be trusted")
+        raise MnistganError(f"{what} differs from PyTorch by {diff:.2e} (> {VERIFY_TOL}); nothing was written. "
+                            f"Please report this with the generator's config.json")
     return diff
 
 
@@ -130,37 +130,42 @@ def write_onnx(gen: Generator, paths: list[Path]) -> str:
     names = input_names(gen)
     batch = torch.export.Dim("N", min=1)  # one symbol: z and labels share the batch size
     wrapper = ImageContract(gen.module).eval()
+    diff = []
 
-    def writer(tmp: Path) -> None:
+    def writer(tmp: Path) -> None:  # checked before it is renamed into place: a bad export leaves no file
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # exporter chatter (deprecations inside torch.export)
             torch.onnx.export(wrapper, example_inputs(gen, 2), str(tmp), input_names=names,
                               output_names=["images"], dynamic_shapes=tuple({0: batch} for _ in names),
                               opset_version=ONNX_OPSET, dynamo=True, external_data=False, verbose=False)
         importlib.import_module("onnx").checker.check_model(str(tmp))
+        inputs = example_inputs(gen, 3, seed=1)  # another batch size than the exported example
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = session.run(["images"], {k: v.numpy() for k, v in zip(names, inputs)})[0]
+        diff.append(_max_diff(got, _reference(gen, inputs), "the ONNX model (onnxruntime)"))
 
     write_with(paths[0], writer)
-    inputs = example_inputs(gen, 3, seed=1)  # another batch size than the traced one
-    session = ort.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"])
-    got = session.run(["images"], {k: v.numpy() for k, v in zip(names, inputs)})[0]
-    diff = _max_diff(got, _reference(gen, inputs), "the ONNX model (onnxruntime)")
-    return f"checked with onnxruntime: max abs difference {diff:.1e}"
+    return f"checked with onnxruntime: max abs difference {diff[0]:.1e}"
 
 
 def write_torchscript(gen: Generator, paths: list[Path]) -> str:
     """A traced ImageContract wrapper; load it with torch.jit.load, no mnistgan needed."""
     wrapper = ImageContract(gen.module).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, but still works
+    diff = []
+
+    def writer(tmp: Path) -> None:  # checked before it is renamed into place
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, but still works
+            with torch.no_grad():
+                torch.jit.save(torch.jit.trace(wrapper, example_inputs(gen, 2)), str(tmp))
+            loaded = torch.jit.load(str(tmp), map_location="cpu")
+        inputs = example_inputs(gen, 3, seed=1)
         with torch.no_grad():
-            traced = torch.jit.trace(wrapper, example_inputs(gen, 2))
-        write_with(paths[0], lambda tmp: torch.jit.save(traced, str(tmp)))
-        loaded = torch.jit.load(str(paths[0]), map_location="cpu")
-    inputs = example_inputs(gen, 3, seed=1)
-    with torch.no_grad():
-        got = loaded(*inputs).numpy()
-    diff = _max_diff(got, _reference(gen, inputs), "the TorchScript model")
-    return f"checked with torch.jit.load: max abs difference {diff:.1e}"
+            got = loaded(*inputs).numpy()
+        diff.append(_max_diff(got, _reference(gen, inputs), "the TorchScript model"))
+
+    write_with(paths[0], writer)
+    return f"checked with torch.jit.load: max abs difference {diff[0]:.1e}"
 
 
 def write_keras_h5(gen: Generator, paths: list[Path]) -> str:

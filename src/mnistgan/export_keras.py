@@ -167,8 +167,15 @@ FAMILIES: dict[type, Callable[[nn.Module], list[KerasLayer]]] = {
 }
 
 
+def _unwrap(G: nn.Module) -> nn.Module:
+    """models.Unconditional wraps a family's G as `.net` (forward(z, labels=None) = net(z))."""
+    inner = getattr(G, "net", None)
+    return inner if type(G) not in FAMILIES and type(inner) in FAMILIES else G
+
+
 def keras_layers(G: nn.Module) -> list[KerasLayer]:
     """The Sequential layers of G in Keras terms, ending with the [0, 1] (N, 28, 28) image contract."""
+    G = _unwrap(G)
     if type(G) not in FAMILIES:
         raise MnistganError(f"keras-h5 export knows the mlp and dcgan generators, not {type(G).__name__}; "
                             f"use --format onnx")
