@@ -23,18 +23,21 @@ from conftest import run_cli
 Z_DIM = 8
 
 
-@pytest.fixture(scope="module", params=["mlp", "dcgan"])
-def run(request, tmp_path_factory) -> Path:
-    mc = ModelConfig(model=request.param, z_dim=Z_DIM, g_width=4, g_depth=1)
+def make_run(root: Path, model: str) -> Path:
+    mc = ModelConfig(model=model, z_dim=Z_DIM, g_width=4, g_depth=1)
     torch.manual_seed(0)
     G = build_generator(mc)
     with torch.no_grad():  # larger weights than the N(0, 0.02) init, so different z give visibly different images
         for m in G.modules():
             if isinstance(m, (nn.Linear, nn.ConvTranspose2d)):
                 m.weight.normal_(0, 0.5)
-    root = tmp_path_factory.mktemp(request.param) / "run"
     export_generator(G, Config(model=mc), root / "generator")
     return root
+
+
+@pytest.fixture(scope="module", params=["mlp", "dcgan"])
+def run(request, tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp(request.param) / "run", request.param)
 
 
 # ----------------------------------------------------------------------------- paths in latent space
@@ -131,9 +134,24 @@ def test_conditional_generators_get_one_row_per_digit(tmp_path):
     np.testing.assert_array_equal(images[:, :, 0, 0], np.repeat(expected[:, None], 4, axis=1))
 
 
+def test_a_real_conditional_generator_gives_the_10_digit_grid(tmp_path):
+    if "conditional" not in ModelConfig.__dataclass_fields__:
+        pytest.skip("ModelConfig has no conditional flag yet")
+    mc = ModelConfig(model="mlp", z_dim=Z_DIM, g_width=4, g_depth=1, conditional=True)
+    torch.manual_seed(0)
+    export_generator(build_generator(mc), Config(model=mc), tmp_path / "run" / "generator")
+    info = interpolate(tmp_path / "run", tmp_path / "c.png", steps=3, rows=2)
+    assert (info["rows"], info["steps"]) == (10, 3)
+    gen = load_generator(tmp_path / "run")
+    images = interpolation_images(gen, steps=3)
+    z0 = np.repeat(course_noise(2, Z_DIM, 504)[:1], 10, axis=0)  # the shared path's start, once per digit
+    np.testing.assert_array_equal(images[:, 0], to_uint8(gen.predict(z0, labels=np.arange(10))))
+
+
 # ----------------------------------------------------------------------------- CLI
 
-def test_cli_interpolate(run, tmp_path):
+def test_cli_interpolate(tmp_path):
+    run = make_run(tmp_path / "run", "dcgan")
     proc = run_cli("interpolate", "--generator", run, "--out", tmp_path / "i.png", "--steps", "4", "--rows", "3",
                    "--gif", tmp_path / "anim" / "i.gif", "--lerp")
     assert "3x4 grid" in proc.stdout
