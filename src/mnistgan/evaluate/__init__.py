@@ -1,0 +1,43 @@
+"""The offline evaluator: a bundled classifier per data set and sample-quality metrics.
+
+    evaluate(generator=None, samples=None, n=10000, ...) -> metrics dict   (`mnistgan evaluate`)
+    evaluate_module(G, z_dim, dataset, n, device) -> metrics dict          (`train --eval-every`)
+    predict(paths, dataset="mnist") -> {"labels", "confidence", ...}       (`mnistgan predict`)
+
+Modules: classifier.py (the CNN and its pinned weights), metrics.py (FID, IS, class statistics,
+precision/recall, density/coverage), reference.py (cached test-set features), inputs.py
+(.npz / PNG reading), api.py (the functions above), table.py (readable output), commands.py (CLI).
+Imported lazily: `import mnistgan.evaluate` costs nothing beyond torch.
+"""
+
+__all__ = ["evaluate", "evaluate_module", "predict"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'mnistgan.evaluate' has no attribute {name!r}")
+
+
+def _make_callable() -> None:
+    """Let `mnistgan.evaluate(...)` work although the attribute also names this subpackage.
+
+    `from mnistgan import evaluate` gives the function evaluate() until this subpackage is imported;
+    from then on Python binds the name to the subpackage. Making the subpackage callable (forwarding
+    to api.evaluate) keeps `mnistgan.evaluate(generator=...)` working either way.
+    """
+    import sys
+    import types
+
+    class _CallableModule(types.ModuleType):
+        def __call__(self, *args, **kwargs):
+            from .api import evaluate
+
+            return evaluate(*args, **kwargs)
+
+    sys.modules[__name__].__class__ = _CallableModule
+
+
+_make_callable()
