@@ -14,7 +14,7 @@ from mnistgan.cli import main
 from mnistgan.config import Config, to_dict, with_overrides
 from mnistgan.data import load_images
 from mnistgan.errors import MnistganError
-from mnistgan.evaluate import classifier, evaluate_module, predict
+from mnistgan.evaluate import classifier, evaluate_module, metrics_document, predict
 from mnistgan.files import write_json
 from mnistgan.models import build_generator
 from mnistgan.sample import save_folder, save_grid
@@ -232,6 +232,8 @@ def test_evaluate_module_leaves_rng_and_mode_alone():
     assert first == evaluate_module(G, 8, "mnist", 200, "cpu")  # same noise, eval-mode (no dropout) output
     assert first["n"] == 200 and {"fid", "inception_score", "precision", "recall", "density", "coverage",
                                   "histogram", "classes_covered", "kl_to_uniform", "confident_share"} <= set(first)
+    doc = metrics_document(first, "mnist", "TinyG", seed=0)  # metrics.json layout, real row for the same n
+    assert doc["samples"] == first and doc["reference"]["n"] == 200 and doc["reference"]["classes_covered"] == 10
     G.eval()
     evaluate_module(G, 8, "mnist", 200, "cpu")
     assert not G.training

@@ -2,6 +2,7 @@
 
     evaluate(generator=None, samples=None, n=10000, ...) -> metrics dict   (`mnistgan evaluate`)
     evaluate_module(G, z_dim, dataset, n, device) -> metrics dict          (`train --eval-every`)
+    metrics_document(row, dataset, source) -> metrics.json content (adds the real row)
     predict(paths, dataset="mnist") -> {"labels", "confidence", ...}       (`mnistgan predict`)
 
 Modules: classifier.py (the CNN and its pinned weights), metrics.py (FID, IS, class statistics,
@@ -10,7 +11,7 @@ precision/recall, density/coverage), reference.py (cached test-set features), in
 Imported lazily: `import mnistgan.evaluate` costs nothing beyond torch.
 """
 
-__all__ = ["evaluate", "evaluate_module", "predict"]
+__all__ = ["evaluate", "evaluate_module", "metrics_document", "predict"]
 
 
 def __getattr__(name):

@@ -52,16 +52,9 @@ def evaluate(generator: Optional[str | os.PathLike] = None, samples: Optional[st
     feats, probs = classify(images, dataset, dev)
     with torch.autocast(dev.type, enabled=False):  # metric math in float64, whatever the caller's context
         row = metrics.all_metrics(ref.test_features, feats, probs, requested, ref.test_radii)
-        ref_row = reference_row(ref, row["n"], with_labels=requested is not None) if reference else None
-    result = {
-        "dataset": dataset, "source": source, "n": row["n"], "seed": seed if generator is not None else None,
-        "reference_set": f"{dataset} test images ({ref.test_features.shape[0]})",
-        "real_set": f"{dataset} training images [-{HELD_OUT}:][:{min(row['n'], HELD_OUT)}] (held out from the classifier)",
-        "classifier_sha256": ref.classifier_sha256, "classes": list(spec_for(dataset).classes),
-        "settings": {"k_precision_recall": metrics.K_PR, "k_density_coverage": metrics.K_DC,
-                     "confident_at": metrics.CONFIDENT, "covered_share": metrics.COVERED_SHARE},
-        "samples": row, "reference": ref_row, "seconds": round(time.time() - start, 2),
-    }
+    result = metrics_document(row, dataset, source, seed if generator is not None else None, reference,
+                              requested is not None, data_dir)
+    result["seconds"] = round(time.time() - start, 2)
     target = Path(out) if out is not None else (run_dir_of(generator) if generator is not None else None)
     if target is not None and target.is_dir():
         target = target / "metrics.json"
@@ -71,6 +64,28 @@ def evaluate(generator: Optional[str | os.PathLike] = None, samples: Optional[st
         write_json(target, result)
         result["metrics_file"] = str(target)
     return result
+
+
+def metrics_document(row: dict, dataset: str, source: str, seed: Optional[int] = None, reference: bool = True,
+                     labels: bool = False, data_dir: Optional[str] = None) -> dict:
+    """The content of metrics.json for one scored sample set `row` (from evaluate or evaluate_module):
+    adds the real held-out row for the same n (when `reference`), the classifier's hash and the settings.
+
+    labels: whether `row` has a requested-label accuracy (a conditional generator); the real row
+    then shows the classifier's accuracy on real images beside it.
+    """
+    ref = load_reference(dataset, data_dir)
+    with torch.autocast("cpu", enabled=False):
+        ref_row = reference_row(ref, row["n"], with_labels=labels) if reference else None
+    return {
+        "dataset": dataset, "source": source, "n": row["n"], "seed": seed,
+        "reference_set": f"{dataset} test images ({ref.test_features.shape[0]})",
+        "real_set": f"{dataset} training images [-{HELD_OUT}:][:{min(row['n'], HELD_OUT)}] (held out from the classifier)",
+        "classifier_sha256": ref.classifier_sha256, "classes": list(spec_for(dataset).classes),
+        "settings": {"k_precision_recall": metrics.K_PR, "k_density_coverage": metrics.K_DC,
+                     "confident_at": metrics.CONFIDENT, "covered_share": metrics.COVERED_SHARE},
+        "samples": row, "reference": ref_row,
+    }
 
 
 def run_dir_of(generator: str | os.PathLike) -> Optional[Path]:

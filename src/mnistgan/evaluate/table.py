@@ -82,8 +82,8 @@ def format_prediction(result: dict, show: int = 20) -> str:
     lines.append(f"low confidence (p < {CONFIDENT}): {len(low):,} of {len(labels):,} images")
     for i in low[:show]:
         alt = result["runner_up"][i]
-        lines.append(f"  {names[i]}: {classes[labels[i]]} (p = {conf[i]:.2f}), else {classes[alt]} "
-                     f"(p = {result['runner_up_confidence'][i]:.2f})")
+        lines.append(f"  {names[i]}: {classes[labels[i]]} (p = {conf[i]:.3f}), else {classes[alt]} "
+                     f"(p = {result['runner_up_confidence'][i]:.3f})")
     if len(low) > show:
         lines.append(f"  ... and {len(low) - show:,} more (--json lists every label and confidence)")
     return "\n".join(lines)
