@@ -201,7 +201,7 @@ def test_predict_summary_lists_counts_and_low_confidence(tmp_path, test_images, 
     np.savez(tmp_path / "x.npz", images=np.concatenate([images[:20], blank]))
     code, text, _ = call(["predict", tmp_path / "x.npz"], capsys)
     assert code == 0
-    assert "Labelled 23 images" in text and "low confidence (p < 0.9)" in text
+    assert "Labelled 23 images with the bundled mnist classifier" in text and "low confidence (p < 0.9)" in text
     counts = text.splitlines()[2].split()
     assert counts[0] == "count" and sum(map(int, counts[1:])) == 23
 
@@ -239,3 +239,20 @@ def test_evaluate_module_leaves_rng_and_mode_alone():
     assert not G.training
     cond = evaluate_module(TinyG(conditional=True), 8, "mnist", 100, "cpu", num_classes=10)
     assert 0 <= cond["label_accuracy"] <= 1
+    broken = TinyG()
+    with torch.no_grad():
+        broken.fc.bias.fill_(float("nan"))
+    with pytest.raises(MnistganError, match="NaN or infinite pixels"):
+        evaluate_module(broken, 8, "mnist", 100, "cpu")
+
+
+def test_python_api_mnistgan_evaluate(tmp_path, test_images):
+    """`mnistgan.evaluate(...)` works although the name is also the evaluate subpackage."""
+    import mnistgan
+    import mnistgan.evaluate  # noqa: F401  (binds the attribute to the subpackage)
+
+    images, labels = test_images
+    np.savez(tmp_path / "x.npz", images=images[:100], labels=labels[:100])
+    result = mnistgan.evaluate(samples=tmp_path / "x.npz", reference=False, out=tmp_path / "m.json")
+    assert result["n"] == 100 and result["reference"] is None and result["samples"]["label_accuracy"] > 0.95
+    assert json.loads((tmp_path / "m.json").read_text())["samples"] == result["samples"]

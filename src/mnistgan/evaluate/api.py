@@ -144,6 +144,9 @@ def evaluate_module(G: torch.nn.Module, z_dim: int, dataset: str = "mnist", n: i
     z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
     labels = None if num_classes is None else (torch.arange(n) % num_classes)
     images = run_generator(G, z, None if labels is None else labels.to(device))  # (n, 28, 28) in [0, 1], CPU
+    if not torch.isfinite(images).all():
+        raise MnistganError("the generator produced NaN or infinite pixels (training has diverged); "
+                            "no metrics can be computed")
     if dataset == "mnist":
         data_dir = None  # the bundled test set, whatever (possibly tiny) data the run trains on
     ref = load_reference(dataset, data_dir, device)
@@ -170,5 +173,5 @@ def predict(paths: Sequence[str | os.PathLike] | str | os.PathLike, dataset: str
     top2 = probs.topk(min(2, probs.shape[1]), dim=1)
     return {"labels": labels.tolist(), "confidence": [round(float(c), 6) for c in conf],
             "runner_up": top2.indices[:, -1].tolist(), "runner_up_confidence": [float(c) for c in top2.values[:, -1]],
-            "names": loaded.names, "note": loaded.note, "classes": list(spec.classes),
+            "names": loaded.names, "note": loaded.note, "classes": list(spec.classes), "dataset": dataset,
             "requested": None if loaded.labels is None else loaded.labels.tolist()}

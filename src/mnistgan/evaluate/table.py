@@ -71,7 +71,7 @@ def format_prediction(result: dict, show: int = 20) -> str:
     counts = [0] * len(classes)
     for y in labels:
         counts[y] += 1
-    lines = [f"Labelled {len(labels):,} images with the bundled classifier"]
+    lines = [f"Labelled {len(labels):,} images with the bundled {result.get('dataset', '')} classifier".replace("  ", " ")]
     if result.get("note"):
         lines.append(result["note"])
     lines += histogram_lines(classes, [("count", counts)])
