@@ -80,7 +80,8 @@ def metrics_document(row: dict, dataset: str, source: str, seed: Optional[int] =
     return {
         "dataset": dataset, "source": source, "n": row["n"], "seed": seed,
         "reference_set": f"{dataset} test images ({ref.test_features.shape[0]})",
-        "real_set": f"{dataset} training images [-{HELD_OUT}:][:{min(row['n'], HELD_OUT)}] (held out from the classifier)",
+        "real_set": (f"{min(row['n'], HELD_OUT):,} of the last {HELD_OUT:,} {dataset} training images "
+                     f"(never seen by the classifier)"),
         "classifier_sha256": ref.classifier_sha256, "classes": list(spec_for(dataset).classes),
         "settings": {"k_precision_recall": metrics.K_PR, "k_density_coverage": metrics.K_DC,
                      "confident_at": metrics.CONFIDENT, "covered_share": metrics.COVERED_SHARE},

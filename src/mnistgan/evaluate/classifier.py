@@ -40,7 +40,8 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
     "mnist": ClassifierSpec("classifier-mnist.safetensors",
                             "b9b8886660a5eea9292be7a960c95f9d043d2605f123c238dca6f9520bd32426", MNIST_CLASSES),
     "fashion-mnist": ClassifierSpec("classifier-fashion-mnist.safetensors",
-                                    "4b7b6d93cf462d56fb3edc17c1ef3b83c1a2bf1c9ef9b988d781bdfb5f7c9b7f", FASHION_CLASSES),
+                                    "4b7b6d93cf462d56fb3edc17c1ef3b83c1a2bf1c9ef9b988d781bdfb5f7c9b7f",
+                                    FASHION_CLASSES),
 }
 
 

@@ -47,9 +47,11 @@ def format_evaluation(result: dict) -> str:
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines += ["", "predicted classes (counts):"]
-    lines += histogram_lines(result["classes"], [("samples", s["histogram"])] + ([("real", r["histogram"])] if r else []))
+    rows = [("samples", s["histogram"])] + ([("real", r["histogram"])] if r else [])
+    lines += histogram_lines(result["classes"], rows)
     if r:
-        lines += ["", f"real = {result['real_set']}, scored exactly like the samples: the numbers good samples approach."]
+        lines += ["", f"real = {result['real_set']}, scored exactly like the samples:",
+                  "the numbers a perfect generator would reach with this many samples."]
     if result.get("metrics_file"):
         lines.append(f"Wrote {result['metrics_file']}")
     return "\n".join(lines)
@@ -71,7 +73,7 @@ def format_prediction(result: dict, show: int = 20) -> str:
     counts = [0] * len(classes)
     for y in labels:
         counts[y] += 1
-    lines = [f"Labelled {len(labels):,} images with the bundled {result.get('dataset', '')} classifier".replace("  ", " ")]
+    lines = [f"Labelled {len(labels):,} images with the bundled {result['dataset']} classifier"]
     if result.get("note"):
         lines.append(result["note"])
     lines += histogram_lines(classes, [("count", counts)])
