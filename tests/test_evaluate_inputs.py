@@ -118,7 +118,7 @@ def test_bad_png_inputs(tmp_path, digits):
     rgb = tmp_path / "rgb"
     rgb.mkdir()
     Image.fromarray(np.stack([digits[0]] * 3, -1), mode="RGB").save(rgb / "a.png")
-    with pytest.raises(MnistganError, match="RGB image with 3 channels; expected grayscale"):
+    with pytest.raises(MnistganError, match=r"mode RGB \(3 channels\); expected grayscale"):
         load_input(rgb)
     big = tmp_path / "big"
     big.mkdir()

@@ -136,7 +136,7 @@ def _read_png(path: Path) -> np.ndarray:
             img.load()
             mode = img.mode
             if CHANNELS.get(mode, 0) != 1:
-                raise MnistganError(f"{path} is a {mode} image with {CHANNELS.get(mode, '?')} channels; expected "
+                raise MnistganError(f"{path} has mode {mode} ({CHANNELS.get(mode, '?')} channels); expected "
                                     f"grayscale (1 channel, mode L), e.g. convert it with PIL's .convert('L')")
             if mode in ("I", "I;16", "F"):
                 raise MnistganError(f"{path} is a {mode} ({'float' if mode == 'F' else '16/32-bit'}) image; "
