@@ -25,8 +25,6 @@ PRESETS: dict[str, dict] = {
 
 
 def _click_type(typ):
-    from .config import coerce  # noqa: F401  (values are coerced and validated in config)
-
     origin = typing.get_origin(typ)
     if origin is typing.Union:
         typ = next(a for a in typing.get_args(typ) if a is not type(None))

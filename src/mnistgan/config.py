@@ -86,10 +86,14 @@ class TrainConfig:
     seed: int = opt(0, "seed for weights, noise and data order")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N | mps", ())
     precision: str = opt("auto", "auto (bf16 where fast: CPU with AVX-512 bf16, CUDA) | fp32 | bf16", ("auto", "fp32", "bf16"))
+    deterministic: bool = opt(False, "PyTorch deterministic algorithms (GPU; slower). CPU runs are bitwise reproducible anyway")
     ema_decay: float = opt(0.999, "EMA of G's weights for samples and export (0 = off)")
     sample_epochs: tuple = opt((1, 5, 50, 100, 150, 200), "epochs at which to save a sample grid")
     sample_every: Optional[int] = opt(None, "save a sample grid every K epochs (instead of --sample-epochs)")
     log_every: int = opt(50, "steps between log.jsonl tick lines (loss curves)")
+    eval_every: Optional[int] = opt(None, "evaluate G every K epochs with the bundled classifier (off by default)")
+    eval_samples: int = opt(10000, "samples per evaluation (--eval-every and the final metrics.json)")
+    tensorboard: bool = opt(False, "also write TensorBoard scalars and sample images to RUN/tensorboard")
     checkpoint_every: int = opt(1, "epochs between resume checkpoints")
     keep_checkpoints: int = opt(2, "how many epoch checkpoints to keep besides last.pt")
 
@@ -200,8 +204,9 @@ def validate(cfg: Config) -> Config:
             raise MnistganError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
     m, d, o, t, lo = cfg.model, cfg.data, cfg.optim, cfg.train, cfg.loss
     positive = {"z_dim": m.z_dim, "batch_size": o.batch_size, "epochs": t.epochs, "lr": o.lr,
-                "log_every": t.log_every, "checkpoint_every": t.checkpoint_every, "n_critic": lo.n_critic}
-    for name in ("g_width", "d_width", "g_depth", "d_depth", "lr_g", "lr_d", "time_budget", "limit", "sample_every"):
+                "log_every": t.log_every, "eval_samples": t.eval_samples, "checkpoint_every": t.checkpoint_every, "n_critic": lo.n_critic}
+    for name in ("g_width", "d_width", "g_depth", "d_depth", "lr_g", "lr_d", "time_budget", "limit", "sample_every",
+                 "eval_every"):
         value = getattr(getattr(cfg, flat[name][0]), name)
         if value is not None:
             positive[name] = value

@@ -55,7 +55,16 @@ def autocast_for(device: torch.device, precision: str):
     return functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
 
 
-def setup_backends(device: torch.device) -> None:
+def setup_backends(device: torch.device, deterministic: bool = False) -> None:
+    """cuDNN autotuning and TF32 for speed on GPU, or deterministic kernels when asked."""
+    if deterministic:
+        import os
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        return
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -58,9 +58,10 @@ def write_start(run_dir: Path, cfg: Config, data: Images) -> None:
 
 
 def save_epoch_samples(G: torch.nn.Module, fixed_z: torch.Tensor, run_dir: Path, epoch: int,
-                       labels: Optional[torch.Tensor] = None) -> None:
+                       labels: Optional[torch.Tensor] = None) -> np.ndarray:
     images = to_uint8(run_generator(G, fixed_z, labels))
     save_grid(images, run_dir / "samples" / f"epoch_{epoch:03d}.png", ncols=8 if labels is None else 10)
+    return images
 
 
 def write_finish(run_dir: Path, G_final: torch.nn.Module, cfg: Config, data: Images, extra: dict) -> None:

@@ -5,11 +5,8 @@
 from __future__ import annotations
 
 import copy
-import json
-import math
 import signal
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,7 +17,8 @@ from .checkpoint import latest_checkpoint, prune_checkpoints, save_checkpoint
 from .config import Config, LossConfig, from_dict, to_dict, validate, with_overrides
 from .data import batches, load_train_data, steps_per_epoch
 from .errors import MnistganError
-from .files import append_line, remove_stale_temps, write_text
+from .files import remove_stale_temps
+from .monitor import Monitor, Stats, require_tensorboard, truncate_log
 from .hardware import autocast_for, resolve_device, resolve_precision, setup_backends
 from .augment import d_view as make_d_view
 from .losses import LOSSES, Loss, d_accuracy_counts, gradient_penalty, r1_penalty
@@ -90,32 +88,6 @@ def sample_due(cfg: Config, epoch: int) -> bool:
     return epoch in t.sample_epochs
 
 
-class Stats:
-    """Running sums on the device (no host sync per step): loss_d, loss_g, #correct, #D-decisions, #G-steps, #D-steps."""
-
-    def __init__(self, device, values: Optional[list[float]] = None):
-        self.t = torch.tensor(values or [0.0] * 6, dtype=torch.float64, device=device)
-
-    def add(self, loss_d, correct, n_decisions, loss_g=None):
-        self.t[0] += loss_d
-        self.t[2] += correct
-        self.t[3] += n_decisions
-        self.t[5] += 1
-        if loss_g is not None:
-            self.t[1] += loss_g
-            self.t[4] += 1
-
-    def means(self) -> dict[str, float]:
-        ld, lg, correct, dec, ng, nd = self.t.tolist()
-        return {"loss_d": ld / max(nd, 1), "loss_g": lg / max(ng, 1), "d_acc": correct / max(dec, 1)}
-
-    def finite(self) -> bool:
-        return bool(torch.isfinite(self.t).all())
-
-    def values(self) -> list[float]:
-        return self.t.tolist()
-
-
 def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Path] = None,
           resume: Optional[str | Path] = None, progress: bool = True, log=print) -> Path:
     """Train a GAN; returns the run directory holding every output."""
@@ -125,9 +97,11 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
         state = latest_checkpoint(run_dir)
         remove_stale_temps(run_dir)
     validate(cfg)
+    if cfg.train.tensorboard:
+        require_tensorboard()
     device = resolve_device(cfg.train.device)
     precision = resolve_precision(cfg.train.precision, device)
-    setup_backends(device)
+    setup_backends(device, cfg.train.deterministic)
     log(f"Using device: {device} ({precision})")
     amp = autocast_for(device, precision)
 
@@ -144,6 +118,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
     d_view = make_d_view(cfg.loss)
 
     epoch, start_batch, step, images_seen, train_time = 1, 0, 0, 0, 0.0
+    eval_every = cfg.train.eval_every
     epoch_stats = Stats(device)
     if state is None:
         run_dir = new_run_dir(cfg, out_dir, run_dir)
@@ -162,6 +137,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
         truncate_log(run_dir / "log.jsonl", step)
         log(f"Resuming {run_dir} at epoch {epoch}, step {step}")
     run_dir = Path(run_dir)
+    monitor = Monitor(run_dir, cfg, log, device)
     fixed_z = fixed_z.to(device)
     G_show = G_ema if G_ema is not None else G
     n_steps = steps_per_epoch(len(data), cfg.optim.batch_size)
@@ -214,7 +190,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
                 if step % cfg.train.log_every == 0:
                     if not tick.finite():
                         raise diverged(run_dir, epoch, step)
-                    write_tick(run_dir, tick, epoch, batch, n_steps, step, images_seen, bar)
+                    monitor.tick(tick, epoch, epoch - 1 + (batch + 1) / n_steps, step, images_seen, bar)
                     tick = Stats(device)
                 if budget is not None and train_time + time.monotonic() - t_start >= budget:
                     stop["budget"] = True
@@ -228,11 +204,12 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
             seconds = time.monotonic() - t_epoch
             if not epoch_stats.finite():
                 raise diverged(run_dir, epoch, step)
-            write_epoch(run_dir, epoch_stats, epoch, cfg.train.epochs, step, images_seen,
-                        images_epoch / max(seconds, 1e-9), finished_epoch, log)
+            monitor.epoch(epoch_stats, epoch, step, images_seen, images_epoch / max(seconds, 1e-9), finished_epoch)
             if finished_epoch:
                 if sample_due(cfg, epoch) or epoch == cfg.train.epochs:
-                    save_epoch_samples(G_show, fixed_z, run_dir, epoch, fixed_y)
+                    monitor.samples(save_epoch_samples(G_show, fixed_z, run_dir, epoch, fixed_y), epoch)
+                if eval_every and (epoch % eval_every == 0 or epoch == cfg.train.epochs):
+                    monitor.evaluate(G_show, epoch, step)
                 epoch, start_batch, batch = epoch + 1, 0, 0
                 epoch_stats = Stats(device)
                 train_time += time.monotonic() - t_start
@@ -243,6 +220,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
                     prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
     finally:
         restore_stop_handlers(handlers)
+        monitor.close()
     train_time += time.monotonic() - t_start
     checkpoint()
     if stop.get("signal"):
@@ -251,47 +229,17 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
         save_epoch_samples(G_show, fixed_z, run_dir, max(epoch - (batch == 0), 1), fixed_y)
     log(f"Finished {step} steps ({images_seen:,} images) in {train_time:.1f} s; writing outputs to {run_dir}")
     write_finish(run_dir, G_show, cfg, data, {"steps": step, "images_seen": images_seen, "ema": G_ema is not None})
+    if eval_every:  # the final metrics, from the exported generator, into metrics.json
+        from .evaluate.api import evaluate
+
+        evaluate(generator=run_dir / "generator", n=cfg.train.eval_samples)
+        log(f"Wrote {run_dir / 'metrics.json'}")
     return run_dir
 
 
 def diverged(run_dir: Path, epoch: int, step: int) -> Diverged:
     return Diverged(f"training diverged: NaN/Inf loss in epoch {epoch} by step {step}. The last good checkpoint "
                     f"in {run_dir / 'checkpoints'} is kept; lower --lr or change the loss, then resume or rerun")
-
-
-def write_tick(run_dir, tick: Stats, epoch, batch, n_steps, step, images_seen, bar) -> None:
-    m = tick.means()
-    row = {"kind": "tick", "epoch": epoch, "epoch_progress": epoch - 1 + (batch + 1) / n_steps,
-           "step": step, "images": images_seen, **{k: round(v, 6) for k, v in m.items()}}
-    append_line(run_dir / "log.jsonl", json.dumps(row))
-    bar.set_postfix(loss_d=f"{m['loss_d']:.3f}", loss_g=f"{m['loss_g']:.3f}", d_acc=f"{m['d_acc']:.2f}")
-
-
-def write_epoch(run_dir, stats: Stats, epoch, epochs, step, images_seen, ips, finished, log) -> None:
-    m = stats.means()
-    row = {"kind": "epoch", "epoch": epoch, "epoch_progress": float(epoch) if finished else None, "step": step,
-           "images": images_seen, **{k: round(v, 6) for k, v in m.items()}, "images_per_s": round(ips, 1),
-           "partial": not finished, "time": round(time.time(), 3)}
-    if not finished:
-        row.pop("epoch_progress")
-    append_line(run_dir / "log.jsonl", json.dumps(row))
-    part = " (partial)" if not finished else ""
-    log(f"Epoch [{epoch}/{epochs}]{part} Loss D: {m['loss_d']:.4f}, Loss G: {m['loss_g']:.4f}, "
-        f"D acc: {m['d_acc']:.2f} | {ips:,.0f} images/s")
-
-
-def truncate_log(path: Path, step: int) -> None:
-    """On resume, drop log lines written after the checkpoint (they will be written again)."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue
-    write_text(path, "".join(f"{line}\n" for line in keep))
 
 
 def link_last(run_dir: Path) -> None:

@@ -1,0 +1,83 @@
+"""Full-step training throughput: mnistgan's loop vs the textbook loop, same model and batch size.
+
+For each model family it prints images/s through one D update and one G update, the ratio,
+mnistgan's FLOPs per image (counted by torch.utils.flop_counter on one real step), its achieved
+FLOP/s, and that as a share of the fp32 and bf16 matmul peaks measured in this same run.
+
+    python benchmarks/bench_train.py [--seconds 20] [--batch-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import mnistgan
+from mnistgan.config import Config, with_overrides
+from mnistgan.hardware import autocast_for, resolve_precision
+from mnistgan.losses import LOSSES
+from mnistgan.models import build_discriminator, build_generator
+from mnistgan.train import d_step, g_step
+
+from common import machine, matmul_peak
+from textbook import train_textbook
+
+PAIRS = {"mlp": "textbook-mlp", "dcgan": "textbook-dcgan"}
+
+
+def mnistgan_throughput(model: str, batch_size: int, seconds: float, extra: dict) -> float:
+    """images/s of the real `mnistgan train` loop, read from the run's log (startup excluded)."""
+    with tempfile.TemporaryDirectory() as d:
+        overrides = dict(model=model, batch_size=batch_size, epochs=1, time_budget=seconds, **extra)
+        if model == "mlp":
+            overrides.update(g_activation="leaky_relu", dropout=0.3, init="default")
+        run = mnistgan.train(out_dir=d, progress=False, **overrides)
+        rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+        return [r for r in rows if r["kind"] == "epoch"][-1]["images_per_s"]
+
+
+def flops_per_image(model: str, batch_size: int, precision: str) -> float:
+    """FLOPs of one full training step (D update + G update, as the loop does it) per image."""
+    cfg = with_overrides(Config(), {"model": model, "batch_size": batch_size})
+    G, D = build_generator(cfg.model), build_discriminator(cfg.model)
+    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    amp = autocast_for(torch.device("cpu"), precision)
+    real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
+    with FlopCounterMode(display=False) as counter:
+        with amp():
+            fake = G(torch.randn(batch_size, cfg.model.z_dim))
+        d_step(D, opt_d, LOSSES["bce"], cfg.loss, real, fake.detach(), None, None, lambda x: x, amp)
+        g_step(D, opt_g, LOSSES["bce"], fake, None, lambda x: x, amp)
+    return counter.get_total_flops() / batch_size
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=20.0, help="training time per measurement")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--models", default="dcgan,mlp")
+    args = p.parse_args()
+    precision = resolve_precision("auto", torch.device("cpu"))
+    print(f"machine: {machine()}")
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul peak (2048^2, measured now): fp32 {peak32 / 1e9:.0f} GFLOP/s, bf16 {peak16 / 1e9:.0f} GFLOP/s")
+    print(f"mnistgan precision: {precision}; batch size {args.batch_size} for both loops\n")
+    header = f"{'model':6} {'textbook img/s':>15} {'mnistgan img/s':>15} {'ratio':>6} {'MFLOP/img':>10} " \
+             f"{'GFLOP/s':>8} {'% fp32 pk':>9} {'% bf16 pk':>9}"
+    print(header)
+    for model in args.models.split(","):
+        tb = train_textbook(PAIRS[model], args.seconds)["images_per_s"]
+        ours = mnistgan_throughput(model, args.batch_size, args.seconds, {})
+        fpi = flops_per_image(model, args.batch_size, precision)
+        achieved = fpi * ours
+        print(f"{model:6} {tb:15,.0f} {ours:15,.0f} {ours / tb:6.2f} {fpi / 1e6:10.1f} {achieved / 1e9:8.1f} "
+              f"{100 * achieved / peak32:8.1f}% {100 * achieved / peak16:8.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
