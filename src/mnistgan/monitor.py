@@ -99,11 +99,12 @@ class Monitor:
             self.raised.add(key)
             self.log(f"ALARM (epoch {epoch}, step {step}): {msg}")
 
-    def epoch(self, stats: Stats, epoch: int, step: int, images: int, ips: float, finished: bool) -> None:
+    def epoch(self, stats: Stats, epoch: int, step: int, images: int, ips: float, finished: bool,
+              train_seconds: float) -> None:
         m = stats.means()
         row = {"kind": "epoch", "epoch": epoch, "step": step, "images": images,
                **{k: round(v, 6) for k, v in m.items()}, "images_per_s": round(ips, 1),
-               "partial": not finished, "time": round(time.time(), 3)}
+               "partial": not finished, "train_seconds": round(train_seconds, 2), "time": round(time.time(), 3)}
         if finished:
             row["epoch_progress"] = float(epoch)
         self.row(row)

@@ -200,11 +200,13 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
             else:
                 batch = n_steps
             bar.close()
+            train_time += time.monotonic() - t_start  # sampling, evaluation and checkpoints are not training time
             finished_epoch = batch >= n_steps
             seconds = time.monotonic() - t_epoch
             if not epoch_stats.finite():
                 raise diverged(run_dir, epoch, step)
-            monitor.epoch(epoch_stats, epoch, step, images_seen, images_epoch / max(seconds, 1e-9), finished_epoch)
+            monitor.epoch(epoch_stats, epoch, step, images_seen, images_epoch / max(seconds, 1e-9), finished_epoch,
+                          train_time)
             if finished_epoch:
                 if sample_due(cfg, epoch) or epoch == cfg.train.epochs:
                     monitor.samples(save_epoch_samples(G_show, fixed_z, run_dir, epoch, fixed_y), epoch)
@@ -212,16 +214,14 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
                     monitor.evaluate(G_show, epoch, step)
                 epoch, start_batch, batch = epoch + 1, 0, 0
                 epoch_stats = Stats(device)
-                train_time += time.monotonic() - t_start
-                t_start = time.monotonic()
                 if (epoch - 1) % cfg.train.checkpoint_every == 0:
                     checkpoint(f"epoch_{epoch - 1:03d}.pt")
                     link_last(run_dir)
                     prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
+            t_start = time.monotonic()
     finally:
         restore_stop_handlers(handlers)
         monitor.close()
-    train_time += time.monotonic() - t_start
     checkpoint()
     if stop.get("signal"):
         raise MnistganError(f"interrupted at step {step}; state saved. Continue with: mnistgan train --resume {run_dir}")
