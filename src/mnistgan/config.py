@@ -24,7 +24,7 @@ def opt(default, help: str, choices: tuple = ()):
 
 
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "emnist-digits")
-MODELS = ("mlp", "dcgan")
+MODELS = ("mlp", "dcgan", "vae")
 LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
 NORMS = ("batch", "layer", "none")
@@ -41,7 +41,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    model: str = opt("dcgan", "generator/discriminator family", MODELS)
+    model: str = opt("dcgan", "generator/discriminator family (vae: the autoencoder baseline)", MODELS)
     z_dim: int = opt(100, "latent size (the course snippet's z_dim)")
     g_width: Optional[int] = opt(None, "G width: channels of the last conv (dcgan, default 64) or first hidden layer (mlp, default 256)")
     d_width: Optional[int] = opt(None, "D width: channels of the first conv (dcgan, default 64) or last hidden layer (mlp, default 256)")
@@ -215,7 +215,9 @@ def validate(cfg: Config) -> Config:
             raise MnistganError(f"{name} must be positive, got {value}")
     if d.digit is not None and not 0 <= d.digit <= 9:
         raise MnistganError(f"digit must be between 0 and 9, got {d.digit}")
-    if m.model == "dcgan" and m.d_depth not in (None, 2, 3):
+    if m.model == "vae" and m.conditional:
+        raise MnistganError("the vae baseline is unconditional; drop --conditional")
+    if m.model in ("dcgan", "vae") and m.d_depth not in (None, 2, 3):
         raise MnistganError(f"dcgan supports d_depth 2 or 3, got {m.d_depth}")
     for name, value in (("dropout", m.dropout), ("ema_decay", t.ema_decay)):
         if not 0 <= value < 1:

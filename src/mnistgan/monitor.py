@@ -77,19 +77,25 @@ class Monitor:
         self.path = run_dir / "log.jsonl"
         self.tb = open_tensorboard(run_dir) if cfg.train.tensorboard else None
         self.raised: set[str] = set()  # each alarm kind is printed once per epoch
+        self.vae = cfg.model.model == "vae"
+
+    def named(self, m: dict) -> dict:
+        """A VAE's stats slots hold KL (loss_d) and reconstruction (loss_g): log them by their names."""
+        return {"loss_recon": m["loss_g"], "loss_kl": m["loss_d"]} if self.vae else m
 
     def row(self, row: dict) -> None:
         append_line(self.path, json.dumps(row))
 
     def tick(self, stats: Stats, epoch: int, epoch_progress: float, step: int, images: int, bar) -> None:
         m = stats.means()
+        shown = self.named(m)
         self.row({"kind": "tick", "epoch": epoch, "epoch_progress": epoch_progress, "step": step, "images": images,
-                  **{k: round(v, 6) for k, v in m.items()}})
-        bar.set_postfix(loss_d=f"{m['loss_d']:.3f}", loss_g=f"{m['loss_g']:.3f}", d_acc=f"{m['d_acc']:.2f}")
+                  **{k: round(v, 6) for k, v in shown.items()}})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
         if self.tb is not None:
-            for k, v in m.items():
+            for k, v in shown.items():
                 self.tb.add_scalar(f"train/{k}", v, step)
-        for msg in loss_alarms(m, self.cfg.loss.loss):
+        for msg in ([] if self.vae else loss_alarms(m, self.cfg.loss.loss)):
             self.alarm(msg, epoch, step)
 
     def alarm(self, msg: str, epoch: int, step: int) -> None:
@@ -103,14 +109,17 @@ class Monitor:
               train_seconds: float) -> None:
         m = stats.means()
         row = {"kind": "epoch", "epoch": epoch, "step": step, "images": images,
-               **{k: round(v, 6) for k, v in m.items()}, "images_per_s": round(ips, 1),
+               **{k: round(v, 6) for k, v in self.named(m).items()}, "images_per_s": round(ips, 1),
                "partial": not finished, "train_seconds": round(train_seconds, 2), "time": round(time.time(), 3)}
         if finished:
             row["epoch_progress"] = float(epoch)
         self.row(row)
         part = " (partial)" if not finished else ""
-        self.log(f"Epoch [{epoch}/{self.cfg.train.epochs}]{part} Loss D: {m['loss_d']:.4f}, "
-                 f"Loss G: {m['loss_g']:.4f}, D acc: {m['d_acc']:.2f} | {ips:,.0f} images/s")
+        if self.vae:
+            losses = f"Reconstruction: {m['loss_g']:.2f}, KL: {m['loss_d']:.2f} (nats/image)"
+        else:
+            losses = f"Loss D: {m['loss_d']:.4f}, Loss G: {m['loss_g']:.4f}, D acc: {m['d_acc']:.2f}"
+        self.log(f"Epoch [{epoch}/{self.cfg.train.epochs}]{part} {losses} | {ips:,.0f} images/s")
         self.raised.clear()
 
     def samples(self, images, epoch: int) -> None:

@@ -40,16 +40,21 @@ def plot_losses(log_rows: list[dict], path: str | os.PathLike, title: str = "") 
     plt = _pyplot()
     ticks = [r for r in log_rows if r.get("kind") == "tick"] or [r for r in log_rows if r.get("kind") == "epoch"]
     x = [r["epoch_progress"] for r in ticks]
+    vae = bool(ticks) and "loss_recon" in ticks[0]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=[2, 1])
-    ax1.plot(x, [r["loss_d"] for r in ticks], label="Loss D", lw=1.2)
-    ax1.plot(x, [r["loss_g"] for r in ticks], label="Loss G", lw=1.2)
+    top, bottom = (("loss_recon", "Reconstruction (nats)"), ("loss_kl", "KL (nats)")) if vae else \
+        (("loss_d", "Loss D"), ("d_acc", "D accuracy"))
+    ax1.plot(x, [r[top[0]] for r in ticks], label=top[1], lw=1.2)
+    if not vae:
+        ax1.plot(x, [r["loss_g"] for r in ticks], label="Loss G", lw=1.2)
     ax1.set_ylabel("loss")
     ax1.legend()
     ax1.grid(alpha=0.3)
-    ax1.set_title(title or "Generator and discriminator losses")
-    ax2.plot(x, [r["d_acc"] for r in ticks], color="tab:green", lw=1.2)
-    ax2.set_ylabel("D accuracy")
-    ax2.set_ylim(0, 1.02)
+    ax1.set_title(title or ("VAE losses" if vae else "Generator and discriminator losses"))
+    ax2.plot(x, [r[bottom[0]] for r in ticks], color="tab:green", lw=1.2)
+    ax2.set_ylabel(bottom[1])
+    if not vae:
+        ax2.set_ylim(0, 1.02)
     ax2.set_xlabel("epoch")
     ax2.grid(alpha=0.3)
     fig.tight_layout()

@@ -23,6 +23,7 @@ from .hardware import autocast_for, resolve_device, resolve_precision, setup_bac
 from .augment import d_view as make_d_view
 from .losses import LOSSES, Loss, d_accuracy_counts, gradient_penalty, r1_penalty
 from .models import build_discriminator, build_generator
+from .models.vae import vae_losses
 from .outputs import new_run_dir, save_epoch_samples, write_finish, write_start
 
 
@@ -61,6 +62,43 @@ def g_step(D, opt_g, loss: Loss, fake, y_fake, view, amp) -> torch.Tensor:
     opt_g.step()
     D.requires_grad_(True)
     return loss_g.detach()
+
+
+def make_step(cfg: Config, G, D, opt_g, opt_d, amp, device):
+    """The update of one batch, for the model family: step(real, y, step, progress) -> (loss_d, #correct, loss_g).
+
+    GAN: (1) update D on real and G(z), (2) update G every n_critic steps, reusing G(z).
+    VAE: one update of encoder (D's slot) and decoder (G) on the negative ELBO; the stats
+    slots then hold KL (loss_d) and reconstruction (loss_g).
+    """
+    loss, lc, view_of = LOSSES[cfg.loss.loss], cfg.loss, make_d_view(cfg.loss)
+    z_dim = cfg.model.z_dim
+
+    def gan_step(real, y, step: int, progress: float):
+        view = lambda x: view_of(x, progress)  # noqa: E731 (augment + instance noise)
+        do_g = (step + 1) % lc.n_critic == 0
+        z = torch.randn(real.shape[0], z_dim, device=device)
+        with torch.set_grad_enabled(do_g), amp():
+            fake = G(z, y)  # (B, 1, 28, 28) in [-1, 1]; its graph is reused by the G step
+        # (1) update D (y: the real batch's labels, reused for the fake batch; None if unconditional)
+        loss_d, correct = d_step(D, opt_d, loss, lc, real, fake.detach(), y, y, view, amp)
+        # (2) update G, every n_critic D steps
+        loss_g = g_step(D, opt_g, loss, fake, y, view, amp) if do_g else None
+        return loss_d, correct, loss_g
+
+    def vae_step(real, y, step: int, progress: float):
+        with amp():
+            mu, logvar = D(real)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
+            recon, kl = vae_losses(real, G(z), mu, logvar)
+        opt_g.zero_grad(set_to_none=True)
+        opt_d.zero_grad(set_to_none=True)
+        (recon + kl).backward()
+        opt_g.step()
+        opt_d.step()
+        return kl.detach(), torch.zeros((), device=device), recon.detach()
+
+    return vae_step if cfg.model.model == "vae" else gan_step
 
 
 @torch.no_grad()
@@ -114,8 +152,7 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
     n_fixed = 80 if cfg.model.conditional else 64  # conditional: 8 rows of the ten digits
     fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.train.seed + 1))
     fixed_y = torch.arange(n_fixed, device=device) % 10 if cfg.model.conditional else None
-    loss = LOSSES[cfg.loss.loss]
-    d_view = make_d_view(cfg.loss)
+    train_step = make_step(cfg, G, D, opt_g, opt_d, amp, device)
 
     epoch, start_batch, step, images_seen, train_time = 1, 0, 0, 0, 0.0
     eval_every = cfg.train.eval_every
@@ -167,18 +204,10 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
                        disable=not progress, leave=False, unit="step", dynamic_ncols=True)
             for batch, (real, y) in enumerate(batches(data, cfg.optim.batch_size, cfg.train.seed, epoch, start_batch),
                                               start=start_batch):
-                do_g = (step + 1) % cfg.loss.n_critic == 0
-                progress_frac = images_seen / total_images
-                view = lambda x: d_view(x, progress_frac)  # noqa: E731 (augment + instance noise)
-                z = torch.randn(B, cfg.model.z_dim, device=device)
-                with torch.set_grad_enabled(do_g), amp():
-                    fake = G(z, y)  # (B, 1, 28, 28) in [-1, 1]; its graph is reused by the G step
-                # (1) update D (y: the real batch's labels, reused for the fake batch; None if unconditional)
-                loss_d, correct = d_step(D, opt_d, loss, cfg.loss, real, fake.detach(), y, y, view, amp)
-                # (2) update G, every n_critic D steps
-                loss_g = g_step(D, opt_g, loss, fake, y, view, amp) if do_g else None
+                # (1) update D, (2) update G (see make_step)
+                loss_d, correct, loss_g = train_step(real, y, step, images_seen / total_images)
                 # (3) update G_ema
-                if G_ema is not None and do_g:
+                if G_ema is not None and loss_g is not None:
                     ema_update(G_ema, G, cfg.train.ema_decay, step // cfg.loss.n_critic)
                 step += 1
                 images_seen += B

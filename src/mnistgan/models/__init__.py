@@ -12,10 +12,12 @@ from ..config import ModelConfig
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .layers import N_CLASSES, init_weights, maybe_spectral
 from .mlp import MLPDiscriminator, MLPGenerator
+from .vae import VAEDecoder, VAEEncoder
 
 REGISTRY: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "mlp": (MLPGenerator, MLPDiscriminator),
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "vae": (VAEDecoder, VAEEncoder),  # not a GAN: the "discriminator" slot holds the encoder
 }
 
 
