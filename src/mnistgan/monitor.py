@@ -49,6 +49,12 @@ class Stats:
     def finite(self) -> bool:
         return bool(torch.isfinite(self.t).all())
 
+    def reduced(self, dd) -> "Stats":
+        """Global stats over all processes (the same object when there is one)."""
+        from .distributed import reduce_sums
+
+        return self if not dd.on else Stats(self.t.device, reduce_sums(self.t, dd).tolist())
+
     def values(self) -> list[float]:
         return self.t.tolist()
 
@@ -72,10 +78,12 @@ def eval_alarms(metrics: dict) -> list[str]:
 
 
 class Monitor:
-    def __init__(self, run_dir: Path, cfg: Config, log: Callable[[str], None], device: torch.device):
+    def __init__(self, run_dir: Path, cfg: Config, log: Callable[[str], None], device: torch.device,
+                 enabled: bool = True):
         self.run_dir, self.cfg, self.log, self.device = run_dir, cfg, log, device
         self.path = run_dir / "log.jsonl"
-        self.tb = open_tensorboard(run_dir) if cfg.train.tensorboard else None
+        self.enabled = enabled  # only rank 0 writes when several processes train
+        self.tb = open_tensorboard(run_dir) if cfg.train.tensorboard and enabled else None
         self.raised: set[str] = set()  # each alarm kind is printed once per epoch
         self.vae = cfg.model.model == "vae"
 
@@ -84,7 +92,8 @@ class Monitor:
         return {"loss_recon": m["loss_g"], "loss_kl": m["loss_d"]} if self.vae else m
 
     def row(self, row: dict) -> None:
-        append_line(self.path, json.dumps(row))
+        if self.enabled:
+            append_line(self.path, json.dumps(row))
 
     def tick(self, stats: Stats, epoch: int, epoch_progress: float, step: int, images: int, bar) -> None:
         m = stats.means()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 import signal
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from .checkpoint import latest_checkpoint, prune_checkpoints, save_checkpoint
 from .config import Config, LossConfig, from_dict, to_dict, validate, with_overrides
 from .data import batches, load_train_data, steps_per_epoch
+from .distributed import Dist, any_rank, barrier, check_config, setup, shard, share_path, teardown, unwrap, wrap
 from .errors import MnistganError
 from .files import remove_stale_temps
 from .monitor import Monitor, Stats, require_tensorboard, truncate_log
@@ -31,14 +33,22 @@ class Diverged(MnistganError):
     """Training produced NaN/Inf; the last good checkpoint is kept."""
 
 
-def d_step(D, opt_d, loss: Loss, lc: LossConfig, real, fake, y_real, y_fake, view, amp
+def d_step(D, opt_d, loss: Loss, lc: LossConfig, real, fake, y_real, y_fake, view, amp, one_pass: bool = True
            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One discriminator update on a real and a (detached) fake batch. Returns (loss_d, #correct)."""
+    """One discriminator update on a real and a (detached) fake batch. Returns (loss_d, #correct).
+
+    one_pass: D sees real and fake as one batch of 2B (fewer, larger kernels; one DDP forward).
+    Only valid when D has no batch statistics (BatchNorm in D must see real and fake apart).
+    """
     real_in, fake_in = view(real), view(fake)
     if lc.r1_weight > 0:
         real_in = real_in.detach().requires_grad_(True)
     with amp():
-        r, f = D(real_in, y_real).float(), D(fake_in, y_fake).float()
+        if one_pass:
+            y = None if y_real is None else torch.cat([y_real, y_fake])
+            r, f = D(torch.cat([real_in, fake_in]), y).float().chunk(2)
+        else:
+            r, f = D(real_in, y_real).float(), D(fake_in, y_fake).float()
     loss_d = loss.d(r, f, smooth=lc.label_smoothing) if lc.label_smoothing else loss.d(r, f)
     if loss.gradient_penalty and lc.gp_weight > 0:
         with amp():
@@ -64,7 +74,7 @@ def g_step(D, opt_g, loss: Loss, fake, y_fake, view, amp) -> torch.Tensor:
     return loss_g.detach()
 
 
-def make_step(cfg: Config, G, D, opt_g, opt_d, amp, device):
+def make_step(cfg: Config, G, D, opt_g, opt_d, amp, device, dd: Dist = Dist()):
     """The update of one batch, for the model family: step(real, y, step, progress) -> (loss_d, #correct, loss_g).
 
     GAN: (1) update D on real and G(z), (2) update G every n_critic steps, reusing G(z).
@@ -72,18 +82,19 @@ def make_step(cfg: Config, G, D, opt_g, opt_d, amp, device):
     slots then hold KL (loss_d) and reconstruction (loss_g).
     """
     loss, lc, view_of = LOSSES[cfg.loss.loss], cfg.loss, make_d_view(cfg.loss)
-    z_dim = cfg.model.z_dim
+    z_dim, one_pass, D_plain = cfg.model.z_dim, cfg.model.d_norm != "batch", unwrap(D)
 
     def gan_step(real, y, step: int, progress: float):
         view = lambda x: view_of(x, progress)  # noqa: E731 (augment + instance noise)
         do_g = (step + 1) % lc.n_critic == 0
-        z = torch.randn(real.shape[0], z_dim, device=device)
+        z = shard(torch.randn(real.shape[0], z_dim, device=device), dd)  # the global batch's noise, our slice
+        real, y = shard(real, dd), shard(y, dd)
         with torch.set_grad_enabled(do_g), amp():
             fake = G(z, y)  # (B, 1, 28, 28) in [-1, 1]; its graph is reused by the G step
         # (1) update D (y: the real batch's labels, reused for the fake batch; None if unconditional)
-        loss_d, correct = d_step(D, opt_d, loss, lc, real, fake.detach(), y, y, view, amp)
-        # (2) update G, every n_critic D steps
-        loss_g = g_step(D, opt_g, loss, fake, y, view, amp) if do_g else None
+        loss_d, correct = d_step(D, opt_d, loss, lc, real, fake.detach(), y, y, view, amp, one_pass)
+        # (2) update G, every n_critic D steps (through the plain D: its weights are frozen there)
+        loss_g = g_step(D_plain, opt_g, loss, fake, y, view, amp) if do_g else None
         return loss_d, correct, loss_g
 
     def vae_step(real, y, step: int, progress: float):
@@ -126,22 +137,65 @@ def sample_due(cfg: Config, epoch: int) -> bool:
     return epoch in t.sample_epochs
 
 
+@dataclass
+class Run:
+    """Everything one training run holds: models, optimisers, where it is, where it writes."""
+
+    cfg: Config
+    dd: Dist
+    device: torch.device
+    amp: Any
+    run_dir: Path
+    data: Any
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_ema: Optional[torch.nn.Module]
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    fixed_z: torch.Tensor
+    fixed_y: Optional[torch.Tensor]
+    monitor: Any = None
+    epoch: int = 1
+    batch: int = 0  # next batch of `epoch`
+    step: int = 0
+    images: int = 0
+    train_time: float = 0.0  # seconds of training steps (no sampling/evaluation/checkpoints)
+    epoch_stats: Any = None
+
+    @property
+    def G_show(self) -> torch.nn.Module:
+        """What samples, grids and the export use: G_ema when it is on."""
+        return self.G_ema if self.G_ema is not None else unwrap(self.G)
+
+
 def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Path] = None,
           resume: Optional[str | Path] = None, progress: bool = True, log=print) -> Path:
-    """Train a GAN; returns the run directory holding every output."""
+    """Train a GAN (or the VAE baseline); returns the run directory holding every output."""
+    dd, device_override = setup(cfg.train.device)
+    try:
+        r = prepare(cfg, dd, device_override, out_dir, run_dir, resume, log if dd.main else (lambda m: None))
+        stop = loop(r, progress and dd.main)
+        return finish(r, stop, log if dd.main else (lambda m: None))
+    finally:
+        teardown(dd)
+
+
+def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Run:
+    """Check, load the data, build (or restore) models and optimisers, create the run folder."""
     state: Optional[dict[str, Any]] = None
     if resume is not None:
         run_dir = Path(resume)
         state = latest_checkpoint(run_dir)
-        remove_stale_temps(run_dir)
+        if dd.main:
+            remove_stale_temps(run_dir)
     validate(cfg)
     if cfg.train.tensorboard:
         require_tensorboard()
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(device_override or cfg.train.device)
+    check_config(cfg, dd, device)
     precision = resolve_precision(cfg.train.precision, device)
     setup_backends(device, cfg.train.deterministic)
-    log(f"Using device: {device} ({precision})")
-    amp = autocast_for(device, precision)
+    log(f"Using device: {device} ({precision})" + (f", {dd.world} processes" if dd.on else ""))
 
     data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional)
     torch.manual_seed(cfg.train.seed)
@@ -152,118 +206,145 @@ def train(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Pat
     n_fixed = 80 if cfg.model.conditional else 64  # conditional: 8 rows of the ten digits
     fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.train.seed + 1))
     fixed_y = torch.arange(n_fixed, device=device) % 10 if cfg.model.conditional else None
-    train_step = make_step(cfg, G, D, opt_g, opt_d, amp, device)
-
-    epoch, start_batch, step, images_seen, train_time = 1, 0, 0, 0, 0.0
-    eval_every = cfg.train.eval_every
-    epoch_stats = Stats(device)
+    r = Run(cfg, dd, device, autocast_for(device, precision), Path("."), data, G, D, G_ema, opt_g, opt_d,
+            fixed_z.to(device), fixed_y, epoch_stats=Stats(device))
     if state is None:
-        run_dir = new_run_dir(cfg, out_dir, run_dir)
-        write_start(run_dir, cfg, data)
+        if dd.main:
+            run_dir = new_run_dir(cfg, out_dir, run_dir)
+            write_start(run_dir, cfg, data)
     else:
-        G.load_state_dict(state["G"]); D.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_g"]); opt_d.load_state_dict(state["opt_d"])
-        if G_ema is not None:
-            G_ema.load_state_dict(state["G_ema"])
-        epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
-        images_seen, train_time = state["images"], state["train_time"]
-        epoch_stats = Stats(device, state["epoch_stats"])
-        torch.set_rng_state(state["rng_cpu"])
-        if device.type == "cuda" and state.get("rng_cuda"):
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
-        truncate_log(run_dir / "log.jsonl", step)
-        log(f"Resuming {run_dir} at epoch {epoch}, step {step}")
-    run_dir = Path(run_dir)
-    monitor = Monitor(run_dir, cfg, log, device)
-    fixed_z = fixed_z.to(device)
-    G_show = G_ema if G_ema is not None else G
-    n_steps = steps_per_epoch(len(data), cfg.optim.batch_size)
-    B = min(cfg.optim.batch_size, len(data))
+        restore(r, state)
+        if dd.main:
+            truncate_log(run_dir / "log.jsonl", r.step)
+        log(f"Resuming {run_dir} at epoch {r.epoch}, step {r.step}")
+    r.run_dir = share_path(run_dir, dd)
+    r.G, r.D = wrap(G, dd, device), wrap(D, dd, device)
+    r.monitor = Monitor(r.run_dir, cfg, log, device, enabled=dd.main)
+    return r
+
+
+def restore(r: Run, state: dict) -> None:
+    r.G.load_state_dict(state["G"])
+    r.D.load_state_dict(state["D"])
+    r.opt_g.load_state_dict(state["opt_g"])
+    r.opt_d.load_state_dict(state["opt_d"])
+    if r.G_ema is not None:
+        r.G_ema.load_state_dict(state["G_ema"])
+    r.epoch, r.batch, r.step = state["epoch"], state["batch"], state["step"]
+    r.images, r.train_time = state["images"], state["train_time"]
+    r.epoch_stats = Stats(r.device, state["epoch_stats"])
+    torch.set_rng_state(state["rng_cpu"])
+    if r.device.type == "cuda" and state.get("rng_cuda"):
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+
+def save_state(r: Run, name: str = "last.pt") -> None:
+    """The resume checkpoint (rank 0 only): everything needed to continue bit-identically."""
+    if not r.dd.main:
+        return
+    save_checkpoint(r.run_dir / "checkpoints" / name, {
+        "format": "mnistgan-checkpoint", "version": 1, "config": to_dict(r.cfg),
+        "epoch": r.epoch, "batch": r.batch, "step": r.step, "images": r.images, "train_time": r.train_time,
+        "G": unwrap(r.G).state_dict(), "D": unwrap(r.D).state_dict(),
+        "G_ema": r.G_ema.state_dict() if r.G_ema is not None else {},
+        "opt_g": r.opt_g.state_dict(), "opt_d": r.opt_d.state_dict(), "epoch_stats": r.epoch_stats.values(),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if r.device.type == "cuda" else [],
+    })
+
+
+def loop(r: Run, progress: bool) -> dict:
+    """The epochs. Returns why it stopped: {} (done), {"budget": True} or {"signal": n}."""
+    cfg, dd, device, monitor = r.cfg, r.dd, r.device, r.monitor
+    train_step = make_step(cfg, r.G, r.D, r.opt_g, r.opt_d, r.amp, device, dd)
+    n_steps = steps_per_epoch(len(r.data), cfg.optim.batch_size)
+    B = min(cfg.optim.batch_size, len(r.data))  # the global batch
     total_images = cfg.train.epochs * n_steps * B  # for annealing instance noise
-
-    def checkpoint(name: str = "last.pt") -> None:
-        save_checkpoint(run_dir / "checkpoints" / name, {
-            "format": "mnistgan-checkpoint", "version": 1, "config": to_dict(cfg),
-            "epoch": epoch, "batch": batch, "step": step, "images": images_seen, "train_time": train_time,
-            "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict() if G_ema else {},
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch_stats": epoch_stats.values(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        })
-
-    stop: dict[str, Any] = {}
+    budget, stop, tick = cfg.train.time_budget, {}, Stats(device)
     handlers = install_stop_handlers(stop)
     t_start = time.monotonic()
-    budget = cfg.train.time_budget
-    tick = Stats(device)
-    batch = start_batch
     try:
-        while epoch <= cfg.train.epochs and not stop:
-            t_epoch, images_epoch = time.monotonic(), 0
-            bar = tqdm(total=n_steps, initial=start_batch, desc=f"Epoch {epoch}/{cfg.train.epochs}",
+        while r.epoch <= cfg.train.epochs and not stop:
+            t_epoch, images_epoch, start = time.monotonic(), 0, r.batch
+            bar = tqdm(total=n_steps, initial=start, desc=f"Epoch {r.epoch}/{cfg.train.epochs}",
                        disable=not progress, leave=False, unit="step", dynamic_ncols=True)
-            for batch, (real, y) in enumerate(batches(data, cfg.optim.batch_size, cfg.train.seed, epoch, start_batch),
-                                              start=start_batch):
+            for r.batch, (real, y) in enumerate(batches(r.data, cfg.optim.batch_size, cfg.train.seed, r.epoch, start),
+                                                start=start):
                 # (1) update D, (2) update G (see make_step)
-                loss_d, correct, loss_g = train_step(real, y, step, images_seen / total_images)
+                loss_d, correct, loss_g = train_step(real, y, r.step, r.images / total_images)
                 # (3) update G_ema
-                if G_ema is not None and loss_g is not None:
-                    ema_update(G_ema, G, cfg.train.ema_decay, step // cfg.loss.n_critic)
-                step += 1
-                images_seen += B
-                images_epoch += B
-                epoch_stats.add(loss_d, correct, 2 * B, loss_g)
-                tick.add(loss_d, correct, 2 * B, loss_g)
+                if r.G_ema is not None and loss_g is not None:
+                    ema_update(r.G_ema, unwrap(r.G), cfg.train.ema_decay, r.step // cfg.loss.n_critic)
+                r.step, r.images, images_epoch = r.step + 1, r.images + B, images_epoch + B
+                r.epoch_stats.add(loss_d, correct, 2 * B // dd.world, loss_g)
+                tick.add(loss_d, correct, 2 * B // dd.world, loss_g)
                 bar.update(1)
-                # (4) log, and stop when asked (time budget, Ctrl-C, SIGTERM)
-                if step % cfg.train.log_every == 0:
-                    if not tick.finite():
-                        raise diverged(run_dir, epoch, step)
-                    monitor.tick(tick, epoch, epoch - 1 + (batch + 1) / n_steps, step, images_seen, bar)
-                    tick = Stats(device)
-                if budget is not None and train_time + time.monotonic() - t_start >= budget:
-                    stop["budget"] = True
-                if stop:
-                    batch += 1
+                # (4) log, and stop when asked (time budget, Ctrl-C, SIGTERM) - all ranks at the same step
+                if r.step % cfg.train.log_every == 0:
+                    tick = report_tick(r, tick, n_steps, bar)
+                over = budget is not None and r.train_time + time.monotonic() - t_start >= budget
+                if any_rank(over or bool(stop), dd, device):
+                    stop.setdefault("budget" if over else "signal", True)
+                    r.batch += 1
                     break
             else:
-                batch = n_steps
+                r.batch = n_steps
             bar.close()
-            train_time += time.monotonic() - t_start  # sampling, evaluation and checkpoints are not training time
-            finished_epoch = batch >= n_steps
-            seconds = time.monotonic() - t_epoch
-            if not epoch_stats.finite():
-                raise diverged(run_dir, epoch, step)
-            monitor.epoch(epoch_stats, epoch, step, images_seen, images_epoch / max(seconds, 1e-9), finished_epoch,
-                          train_time)
-            if finished_epoch:
-                if sample_due(cfg, epoch) or epoch == cfg.train.epochs:
-                    monitor.samples(save_epoch_samples(G_show, fixed_z, run_dir, epoch, fixed_y), epoch)
-                if eval_every and (epoch % eval_every == 0 or epoch == cfg.train.epochs):
-                    monitor.evaluate(G_show, epoch, step)
-                epoch, start_batch, batch = epoch + 1, 0, 0
-                epoch_stats = Stats(device)
-                if (epoch - 1) % cfg.train.checkpoint_every == 0:
-                    checkpoint(f"epoch_{epoch - 1:03d}.pt")
-                    link_last(run_dir)
-                    prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
+            r.train_time += time.monotonic() - t_start  # sampling, evaluation, checkpoints: not training time
+            end_epoch(r, n_steps, images_epoch / max(time.monotonic() - t_epoch, 1e-9))
             t_start = time.monotonic()
     finally:
         restore_stop_handlers(handlers)
         monitor.close()
-    checkpoint()
-    if stop.get("signal"):
-        raise MnistganError(f"interrupted at step {step}; state saved. Continue with: mnistgan train --resume {run_dir}")
-    if stop.get("budget") and not any(run_dir.glob("samples/epoch_*.png")):
-        save_epoch_samples(G_show, fixed_z, run_dir, max(epoch - (batch == 0), 1), fixed_y)
-    log(f"Finished {step} steps ({images_seen:,} images) in {train_time:.1f} s; writing outputs to {run_dir}")
-    write_finish(run_dir, G_show, cfg, data, {"steps": step, "images_seen": images_seen, "ema": G_ema is not None})
-    if eval_every:  # the final metrics, from the exported generator, into metrics.json
-        from .evaluate.api import evaluate
+    return stop
 
-        evaluate(generator=run_dir / "generator", n=cfg.train.eval_samples)
-        log(f"Wrote {run_dir / 'metrics.json'}")
-    return run_dir
+
+def report_tick(r: Run, tick: Stats, n_steps: int, bar) -> Stats:
+    total = tick.reduced(r.dd)
+    if not total.finite():
+        raise diverged(r.run_dir, r.epoch, r.step)
+    r.monitor.tick(total, r.epoch, r.epoch - 1 + (r.batch + 1) / n_steps, r.step, r.images, bar)
+    return Stats(r.device)
+
+
+def end_epoch(r: Run, n_steps: int, images_per_s: float) -> None:
+    """Epoch line; then, for a finished epoch, samples, evaluation and the checkpoint when due."""
+    cfg, stats = r.cfg, r.epoch_stats.reduced(r.dd)
+    if not stats.finite():
+        raise diverged(r.run_dir, r.epoch, r.step)
+    finished = r.batch >= n_steps
+    r.monitor.epoch(stats, r.epoch, r.step, r.images, images_per_s, finished, r.train_time)
+    if not finished:
+        return
+    if r.dd.main and (sample_due(cfg, r.epoch) or r.epoch == cfg.train.epochs):
+        r.monitor.samples(save_epoch_samples(r.G_show, r.fixed_z, r.run_dir, r.epoch, r.fixed_y), r.epoch)
+    if r.dd.main and cfg.train.eval_every and (r.epoch % cfg.train.eval_every == 0 or r.epoch == cfg.train.epochs):
+        r.monitor.evaluate(r.G_show, r.epoch, r.step)
+    r.epoch, r.batch, r.epoch_stats = r.epoch + 1, 0, Stats(r.device)
+    if (r.epoch - 1) % cfg.train.checkpoint_every == 0 and r.dd.main:
+        save_state(r, f"epoch_{r.epoch - 1:03d}.pt")
+        link_last(r.run_dir)
+        prune_checkpoints(r.run_dir, cfg.train.keep_checkpoints)
+
+
+def finish(r: Run, stop: dict, log) -> Path:
+    """The final checkpoint, then every output from the exported generator (rank 0)."""
+    save_state(r)
+    if stop.get("signal"):
+        raise MnistganError(f"interrupted at step {r.step}; state saved. Continue with: mnistgan train --resume {r.run_dir}")
+    if r.dd.main:
+        if stop.get("budget") and not any(r.run_dir.glob("samples/epoch_*.png")):
+            save_epoch_samples(r.G_show, r.fixed_z, r.run_dir, max(r.epoch - (r.batch == 0), 1), r.fixed_y)
+        log(f"Finished {r.step} steps ({r.images:,} images) in {r.train_time:.1f} s; writing outputs to {r.run_dir}")
+        write_finish(r.run_dir, r.G_show, r.cfg, r.data,
+                     {"steps": r.step, "images_seen": r.images, "ema": r.G_ema is not None})
+        if r.cfg.train.eval_every:  # the final metrics, from the exported generator, into metrics.json
+            from .evaluate.api import evaluate
+
+            evaluate(generator=r.run_dir / "generator", n=r.cfg.train.eval_samples)
+            log(f"Wrote {r.run_dir / 'metrics.json'}")
+    barrier(r.dd)
+    return r.run_dir
 
 
 def diverged(run_dir: Path, epoch: int, step: int) -> Diverged:

@@ -1,0 +1,45 @@
+"""torchrun with two CPU processes (gloo) follows the single-process run with the same global batch."""
+
+import os
+import subprocess
+import sys
+
+import torch
+
+from mnistgan.checkpoint import load_checkpoint
+
+from conftest import run_cli
+
+# no BatchNorm (cannot sync on CPU), no dropout/augmentation (per-rank random masks), fp32
+ARGS = ["--epochs", "2", "--limit", "64", "--batch-size", "16", "--g-width", "4", "--d-width", "4", "--z-dim", "8",
+        "--g-norm", "layer", "--precision", "fp32", "--no-progress", "--log-every", "2"]
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    env = {**os.environ, "MNISTGAN_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    run_cli("train", "--run-dir", tmp_path / "single", *ARGS, env={"OMP_NUM_THREADS": "1"})
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "mnistgan", "train", "--run-dir", str(tmp_path / "ddp"), *ARGS],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 processes" in proc.stdout and proc.stdout.count("Epoch [1/2]") == 1  # rank 0 alone reports
+    single = load_checkpoint(tmp_path / "single" / "checkpoints" / "last.pt")
+    ddp = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
+    assert single["step"] == ddp["step"] == 8 and single["images"] == ddp["images"]
+    for part in ("G", "D", "G_ema"):
+        for name, t in single[part].items():
+            assert torch.allclose(t, ddp[part][name], rtol=1e-4, atol=1e-5), f"{part}.{name}"
+    # rank 0 wrote the usual outputs, once
+    assert (tmp_path / "ddp" / "generator" / "model.safetensors").is_file()
+    lines = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
+    assert sum('"kind": "epoch"' in x for x in lines) == 2
+
+
+def test_distributed_refuses_cpu_batchnorm(tmp_path):
+    env = {**os.environ, "MNISTGAN_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "mnistgan", "train", "--run-dir", str(tmp_path / "bn"), "--limit", "32",
+                           "--batch-size", "16", "--g-width", "4", "--d-width", "4", "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode != 0 and "SyncBatchNorm needs GPUs" in proc.stderr
+    assert not (tmp_path / "bn").exists()
