@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load resume state without unpickling code (weights_only=True refuses arbitrary objects)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": we report the refusal ourselves
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise MnistganError(f"checkpoint {path} not found") from None
     except Exception as e:  # UnpicklingError, RuntimeError (zip), EOFError: refuse, never execute
@@ -42,7 +47,36 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise MnistganError(f"checkpoint {path} is corrupt or unsafe and was not loaded ({first[:200]})") from None
     if not isinstance(state, dict) or state.get("format") != "mnistgan-checkpoint":
         raise MnistganError(f"{path} is not an mnistgan checkpoint")
+    problem = _checkpoint_problem(state)
+    if problem:
+        raise MnistganError(f"{path} is not an mnistgan checkpoint that can be resumed ({problem}); it is corrupt")
     return state
+
+
+def _checkpoint_problem(state: dict) -> str | None:
+    """What is missing or mistyped in a resume state (what train() reads from it), or None."""
+    for key in ("epoch", "batch", "step", "images"):
+        v = state.get(key)
+        if type(v) is not int or v < 0:
+            return f"{key} is {v!r}, expected a count"
+    if type(state.get("train_time")) not in (int, float):
+        return "train_time is not a number"
+    for key in ("G", "D", "G_ema"):
+        part = state.get(key)
+        if not isinstance(part, dict) or not all(isinstance(t, torch.Tensor) for t in part.values()):
+            return f"{key} is not a dict of tensors"
+    if not state["G"] or not state["D"]:
+        return "G or D holds no weights"
+    for key in ("opt_g", "opt_d"):
+        if not isinstance(state.get(key), dict):
+            return f"{key} is not an optimiser state"
+    stats = state.get("epoch_stats")
+    if not isinstance(stats, list) or len(stats) != 6 or not all(type(x) in (int, float) for x in stats):
+        return "epoch_stats is not a list of 6 numbers"
+    rng = state.get("rng_cpu")
+    if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8 or rng.dim() != 1:
+        return "rng_cpu is not a byte tensor"
+    return None
 
 
 def latest_checkpoint(run_dir: Path) -> dict[str, Any]:
@@ -75,7 +109,11 @@ def export_generator(G: torch.nn.Module, cfg: Config, out_dir: Path, extra: dict
     state = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
              for k, v in G.state_dict().items()}
     with atomic_dir(out_dir) as tmp:
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": GENERATOR_FORMAT})
+        try:
+            save_file(state, str(tmp / "model.safetensors"), metadata={"format": GENERATOR_FORMAT})
+        except SafetensorError as e:  # its writer reports ENOSPC/EACCES as "... (os error N)": make it an OSError
+            m = re.search(r"os error (\d+)", str(e))
+            raise OSError(int(m.group(1)) if m else errno.EIO, str(e)) from None
         write_json(tmp / "config.json", meta)
 
 
@@ -93,7 +131,7 @@ def read_generator(directory: str | os.PathLike) -> tuple[Config, dict, dict[str
         raise MnistganError(f"{d} is not a generator folder: it needs config.json and model.safetensors")
     try:
         meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, >4300 digits, nesting
         raise MnistganError(f"{cfg_path} is corrupt ({type(e).__name__}); re-export the generator") from None
     if not isinstance(meta, dict) or meta.get("format") != GENERATOR_FORMAT:
         raise MnistganError(f"{cfg_path} is not an mnistgan generator config")
@@ -103,14 +141,27 @@ def read_generator(directory: str | os.PathLike) -> tuple[Config, dict, dict[str
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise MnistganError(f"{weights} is corrupt ({str(e)[:120]}); re-export the generator") from None
     for name, t in state.items():
+        if t.is_floating_point() and t.dtype not in FLOAT_DTYPES or t.is_complex():
+            raise MnistganError(f"{weights}: weight {name!r} has dtype {t.dtype}; expected float32 (re-export the generator)")
         if t.is_floating_point() and not torch.isfinite(t).all():
-            raise MnistganError(f"{weights}: weight {name} holds NaN or Inf; the generator is broken")
+            raise MnistganError(f"{weights}: weight {name!r} holds NaN or Inf; the generator is broken")
     return cfg, meta, state
+
+
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # what a generator's weights may be
 
 
 def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """load_state_dict with a one-line error for missing, unexpected or mis-shaped weights."""
-    own = module.state_dict()
+    check_state(module.state_dict(), state, source)
+    module.load_state_dict(state)
+
+
+def check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse `state` unless it has exactly the names, shapes and kinds (float or integer) of `own`.
+
+    Only shapes and dtypes are read, so `own` may come from a module built on the meta device.
+    """
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
@@ -120,4 +171,6 @@ def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], s
         if tuple(v.shape) != tuple(state[k].shape):
             raise MnistganError(f"{source}: weight {k} has shape {tuple(state[k].shape)}, expected "
                                 f"{tuple(v.shape)}; re-export the generator")
-    module.load_state_dict(state)
+        if v.is_floating_point() != state[k].is_floating_point():
+            raise MnistganError(f"{source}: weight {k} has dtype {state[k].dtype}, expected {v.dtype}; "
+                                f"re-export the generator")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import load_state_strict, read_generator
+from .checkpoint import check_state, load_state_strict, read_generator
 from .config import Config
 from .errors import MnistganError
 from .files import atomic_dir, atomic_path, write_with
@@ -71,7 +71,10 @@ class Generator:
         if not np.isfinite(z).all():
             raise MnistganError("predict: z holds NaN or Inf")
         zt = torch.from_numpy(z).to(self.device)
-        return run_generator(self.module, zt, self._labels(labels, len(z))).numpy().astype(np.float32)
+        x = run_generator(self.module, zt, self._labels(labels, len(z))).numpy().astype(np.float32)
+        if not np.isfinite(x).all():  # finite but impossible weights, e.g. a negative BatchNorm variance
+            raise MnistganError("the generator produced NaN images: its weights are broken; re-export or retrain it")
+        return x
 
     @property
     def conditional(self) -> bool:
@@ -102,6 +105,13 @@ class Generator:
 def load_generator(path: str | os.PathLike, device: str = "cpu") -> Generator:
     """Load an exported generator (folder with config.json + model.safetensors, or a run folder)."""
     cfg, meta, state = read_generator(path)
+    try:  # shapes first, on the meta device: a config.json that lies about sizes allocates nothing
+        with torch.device("meta"):
+            own = build_generator(cfg.model).state_dict()
+    except (RuntimeError, ValueError, OverflowError, MemoryError) as e:
+        raise MnistganError(f"{path}: config.json describes a generator that cannot be built "
+                            f"({str(e).splitlines()[0][:120]}); re-export the generator") from None
+    check_state(own, state, str(path))  # the weights in the file now bound what building G allocates
     G = build_generator(cfg.model)
     load_state_strict(G, state, str(path))
     return Generator(G, cfg, meta, device)
