@@ -73,6 +73,8 @@ def load_npz(path: Path) -> Loaded:
             labels = z["labels"] if "labels" in keys else None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise MnistganError(f"{path} is not a readable .npz file ({str(e)[:120]})") from None
+    except MemoryError:  # its header declares an array larger than memory (the data is not there)
+        raise MnistganError(f"{path} declares an array too large to load; the file is corrupt") from None
     images = _npz_images(images, f"{path}['{key}']")
     if labels is not None:
         labels = _npz_labels(labels, len(images), f"{path}['labels']")
@@ -129,19 +131,27 @@ def _natural_key(name: str):
 
 
 def _read_png(path: Path) -> np.ndarray:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.load()
-            mode = img.mode
+        with warnings.catch_warnings():  # PIL warns above MAX_IMAGE_PIXELS: refuse those too (below)
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            mode = img.mode  # checked from the header, before load() allocates the pixels
             if CHANNELS.get(mode, 0) != 1:
                 raise MnistganError(f"{path} has mode {mode} ({CHANNELS.get(mode, '?')} channels); expected "
                                     f"grayscale (1 channel, mode L), e.g. convert it with PIL's .convert('L')")
             if mode in ("I", "I;16", "F"):
                 raise MnistganError(f"{path} is a {mode} ({'float' if mode == 'F' else '16/32-bit'}) image; "
                                     f"expected 8-bit grayscale (mode L)")
+            img.load()
             arr = np.asarray(img.convert("L"), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MnistganError(f"{path} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels, too large to read "
+                            f"safely; pass the images as an .npz instead") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise MnistganError(f"{path} is not a readable PNG ({str(e)[:100]})") from None
     return arr
