@@ -76,12 +76,25 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Append one line and flush it to disk (log.jsonl: a crash loses at most this line)."""
+    """Append one line and flush it to disk (log.jsonl: a crash loses at most this line).
+
+    A failed write (disk full) is cut off again, so the file never ends in half a line.
+    """
+    data = memoryview((line.rstrip("\n") + "\n").encode("utf-8"))
     try:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line.rstrip("\n") + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
     except OSError as e:
         raise output_error(Path(path), e) from None
 
@@ -114,7 +127,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         if path.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old.exists() and not path.exists():
+                os.replace(old, path)  # put the last good one back
+            raise
         _fsync_dir(path.parent)
         shutil.rmtree(old, ignore_errors=True)
     except OSError as e:
@@ -128,7 +146,14 @@ def remove_stale_temps(directory: str | os.PathLike) -> None:
     import shutil
 
     root = Path(directory)
-    for p in list(root.glob(".*.tmp*")) + list(root.glob("*/.*.tmp*")) + list(root.glob(".*.old")):
+    for old in root.glob(".*.old"):  # a kill between atomic_dir's two renames leaves only the last good one
+        target = old.with_name(old.name[1:-len(".old")])
+        with contextlib.suppress(OSError):
+            if target.exists():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(old, target)
+    for p in list(root.glob(".*.tmp*")) + list(root.glob("*/.*.tmp*")):
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         else:
