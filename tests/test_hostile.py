@@ -33,7 +33,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from mnistgan.checkpoint import export_generator, latest_checkpoint, load_checkpoint, read_generator, save_checkpoint
+from mnistgan.checkpoint import export_generator, latest_checkpoint, load_checkpoint, save_checkpoint
 from mnistgan.config import SECTIONS, Config, flat_fields, from_dict, load_config, to_dict, with_overrides
 from mnistgan.data import read_idx
 from mnistgan.errors import MnistganError
