@@ -57,7 +57,8 @@ class Generator:
     """A loaded generator. `predict(z)` follows the course API (Keras' model.predict)."""
 
     def __init__(self, module: torch.nn.Module, cfg: Config, meta: dict, device: str = "cpu"):
-        self.module = module.to(device).eval()
+        # channels_last: oneDNN's transposed convolutions run ~1.5x faster in NHWC on CPU (bench_sample.py)
+        self.module = module.to(device).eval().to(memory_format=torch.channels_last)
         self.config = cfg
         self.meta = meta
         self.device = torch.device(device)
