@@ -159,3 +159,8 @@ from .evaluate.commands import evaluate_cmd, predict_cmd  # noqa: E402
 
 cli.add_command(evaluate_cmd)
 cli.add_command(predict_cmd)
+
+# --- sweep and report commands ---
+from .cli_sweep import sweep_command  # noqa: E402
+
+cli.add_command(sweep_command)
