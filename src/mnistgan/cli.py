@@ -161,6 +161,7 @@ cli.add_command(evaluate_cmd)
 cli.add_command(predict_cmd)
 
 # --- sweep and report commands ---
-from .cli_sweep import sweep_command  # noqa: E402
+from .cli_sweep import report_command, sweep_command  # noqa: E402
 
 cli.add_command(sweep_command)
+cli.add_command(report_command)
