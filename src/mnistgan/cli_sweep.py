@@ -69,5 +69,5 @@ def report_command(paths, out, title, pdf, evaluate, eval_n):
 
     info = report(list(paths), out, title=title, pdf=pdf, evaluate=evaluate, eval_n=eval_n, log=click.echo)
     pages = f" and {info['pdf']} ({info['pages']} pages)" if info["pdf"] else ""
-    click.echo(f"Wrote {info['html']}{pages} on {len(info['runs'])} runs"
+    click.echo(f"Wrote {info['html']}{pages} on {len(info['runs'])} run{'s' * (len(info['runs']) != 1)}"
                + (f"; best: {info['best']}" if info["best"] else ""))

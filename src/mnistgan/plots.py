@@ -1,4 +1,4 @@
-"""Figures of a run: loss curves and real-vs-generated. matplotlib with the Agg backend."""
+"""Figures of a run: loss curves and real-vs-generated. matplotlib Figure objects (no pyplot state)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,24 @@ from .files import write_with
 from .sample import tile
 
 
+class _Figures:
+    """The two pyplot calls used here, made without pyplot: no global backend switch (a notebook keeps
+    its inline backend and plt.show() keeps working after training) and no figure manager to leak."""
+
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kwargs):
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(nrows, ncols, **kwargs)
+
+    @staticmethod
+    def close(fig) -> None:
+        """Nothing to release: the figure is not registered with pyplot."""
+
+
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _Figures
 
 
 def read_log(path: str | os.PathLike) -> list[dict]:

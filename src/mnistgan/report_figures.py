@@ -85,7 +85,9 @@ def loss_phases(p: Phases, title: str) -> bytes:
     if p.plateau_start is not None:
         handles.append(Patch(color="tab:green", alpha=0.25)); names.append("plateau")
     if p.alarms:
-        handles.append(plt.Line2D([], [], color="tab:red", ls="--")); names.append("alarm")
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="tab:red", ls="--")); names.append("alarm")
     ax1.legend(handles, names, fontsize=8, loc="upper right")
     ax1.set_ylabel("loss")
     ax1.set_title(title, fontsize=10)
