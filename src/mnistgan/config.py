@@ -184,8 +184,9 @@ def coerce(name: str, value: Any, typ: Any) -> Any:
             if not isinstance(value, (list, tuple)):
                 raise ValueError
             return tuple(coerce(name, v, int) for v in value)
-    except (TypeError, ValueError):
-        raise MnistganError(f"invalid value for {name}: {value!r} (expected {_type_name(typ)})") from None
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+        raise MnistganError(f"invalid value for {name}: {shown} (expected {_type_name(typ)})") from None
     raise MnistganError(f"unsupported setting type for {name}")
 
 
@@ -213,6 +214,11 @@ def validate(cfg: Config) -> Config:
     for name, value in positive.items():
         if value <= 0:
             raise MnistganError(f"{name} must be positive, got {value}")
+    for name, value in upper_bounded(cfg).items():
+        if value is not None and value > LIMITS[name]:
+            raise MnistganError(f"{name} = {value} is beyond what mnistgan supports (at most {LIMITS[name]:,})")
+    if not 0 <= t.seed < 2 ** 31:
+        raise MnistganError(f"seed must be in [0, 2^31), got {t.seed}")
     if d.digit is not None and not 0 <= d.digit <= 9:
         raise MnistganError(f"digit must be between 0 and 9, got {d.digit}")
     if m.model == "vae" and m.conditional:
@@ -243,6 +249,18 @@ def validate(cfg: Config) -> Config:
     if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise MnistganError(f"unknown device '{dev}'; choose auto, cpu, cuda, cuda:N or mps")
     return cfg
+
+
+# upper bounds: far above any sensible run, low enough that a typo cannot ask for terabytes
+LIMITS = {"z_dim": 4096, "g_width": 4096, "d_width": 4096, "g_depth": 32, "d_depth": 32, "batch_size": 65536,
+          "epochs": 1_000_000, "eval_samples": 1_000_000, "limit": 100_000_000}
+
+
+def upper_bounded(cfg: Config) -> dict:
+    m, o, t, d = cfg.model, cfg.optim, cfg.train, cfg.data
+    return {"z_dim": m.z_dim, "g_width": m.g_width, "d_width": m.d_width, "g_depth": m.g_depth,
+            "d_depth": m.d_depth, "batch_size": o.batch_size, "epochs": t.epochs, "eval_samples": t.eval_samples,
+            "limit": d.limit}
 
 
 def to_dict(cfg: Config) -> dict:
@@ -284,4 +302,6 @@ def load_config(path: str | Path) -> Config:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise MnistganError(f"config file {path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (ValueError, RecursionError):  # numbers beyond Python's digit limit, absurd nesting
+        raise MnistganError(f"config file {path} is not a usable config (oversized number or nesting)") from None
     return from_dict(raw, source=str(path))

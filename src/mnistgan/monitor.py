@@ -185,8 +185,9 @@ def truncate_log(path: Path, step: int) -> None:
     keep = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(row, dict) and row.get("step", 0) <= step:
+            keep.append(line)
     write_text(path, "".join(f"{line}\n" for line in keep))

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import torch
 from tqdm import tqdm
 
-from .checkpoint import latest_checkpoint, prune_checkpoints, save_checkpoint
+from .checkpoint import latest_checkpoint, load_state_strict, prune_checkpoints, save_checkpoint
 from .config import Config, LossConfig, from_dict, to_dict, validate, with_overrides
 from .data import batches, load_train_data, steps_per_epoch
 from .distributed import Dist, any_rank, barrier, check_config, setup, shard, share_path, teardown, unwrap, wrap
@@ -224,12 +224,16 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
 
 
 def restore(r: Run, state: dict) -> None:
-    r.G.load_state_dict(state["G"])
-    r.D.load_state_dict(state["D"])
-    r.opt_g.load_state_dict(state["opt_g"])
-    r.opt_d.load_state_dict(state["opt_d"])
+    source = f"the checkpoint of {r.run_dir}"
+    load_state_strict(r.G, state["G"], source)
+    load_state_strict(r.D, state["D"], source)
     if r.G_ema is not None:
-        r.G_ema.load_state_dict(state["G_ema"])
+        load_state_strict(r.G_ema, state["G_ema"], source)
+    try:
+        r.opt_g.load_state_dict(state["opt_g"])
+        r.opt_d.load_state_dict(state["opt_d"])
+    except (ValueError, KeyError, RuntimeError):
+        raise MnistganError(f"{source} holds optimiser state that does not fit its config; it cannot be resumed") from None
     r.epoch, r.batch, r.step = state["epoch"], state["batch"], state["step"]
     r.images, r.train_time = state["images"], state["train_time"]
     r.epoch_stats = Stats(r.device, state["epoch_stats"])
@@ -349,7 +353,8 @@ def finish(r: Run, stop: dict, log) -> Path:
 
 def diverged(run_dir: Path, epoch: int, step: int) -> Diverged:
     return Diverged(f"training diverged: NaN/Inf loss in epoch {epoch} by step {step}. The last good checkpoint "
-                    f"in {run_dir / 'checkpoints'} is kept; lower --lr or change the loss, then resume or rerun")
+                    f"in {run_dir / 'checkpoints'} is kept; start a new run with a lower --lr or another --loss "
+                    f"(mnistgan train --config {run_dir / 'config.json'} --lr ...)")
 
 
 def link_last(run_dir: Path) -> None:

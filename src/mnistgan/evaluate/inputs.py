@@ -98,12 +98,12 @@ def _npz_images(a: np.ndarray, where: str) -> np.ndarray:
         raise MnistganError(f"{where} holds no images")
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
-    if a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer):
+    if a.dtype.kind in "biu":  # bool, int, uint (not timedelta64, which numpy files under integer)
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi > 255:
             raise MnistganError(f"{where}: integer pixels range over [{lo}, {hi}], expected 0..255")
         return a.astype(np.uint8)
-    if not np.issubdtype(a.dtype, np.floating):
+    if a.dtype.kind != "f":
         raise MnistganError(f"{where} has dtype {a.dtype}; expected uint8 0..255 or floats in [0, 1]")
     bad = int((~np.isfinite(a)).sum())
     if bad:
