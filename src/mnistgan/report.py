@@ -39,7 +39,7 @@ def fmt(v: Optional[float], digits: int = 3) -> str:
 def runs_text(names: list[str], total: int) -> str:
     if len(names) == total:
         return "all runs" if total > 1 else "the run"
-    shown = ", ".join(names[:4])
+    shown = "; ".join(names[:4])  # run names of a sweep contain commas
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
@@ -55,7 +55,10 @@ def section_experiments(doc: Document, runs: list[Run], sweeps: list, varied: li
                  "Each section below is computed from the run folders (config.json, log.jsonl, metrics.json)."))
     doc.add(Heading("Architectures", 3))
     for a in architectures(runs):
-        net = "Generator G" if a["net"] == "G" else "Discriminator D"
+        if a["model"] == "vae":  # the VAE baseline: its "G" is the decoder and its "D" the encoder
+            net = "Decoder (the generator)" if a["net"] == "G" else "Encoder"
+        else:
+            net = "Generator G" if a["net"] == "G" else "Discriminator D"
         rows = [[layer, shape, f"{n:,}"] for layer, shape, n in a["rows"]] + [["total", "", f"{a['params']:,}"]]
         doc.add(Table(["Layer", "Output shape", "Parameters"], rows, widths=[3.2, 1.4, 1.2],
                       caption=f"{net} ({a['model']}, {a['params']:,} parameters), used by "

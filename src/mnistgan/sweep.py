@@ -274,8 +274,10 @@ def sweep(grid: dict[str, list] | list[str], seeds: int | str | list = 1, sweep_
         grid = parse_grid(list(grid))
     else:
         grid = parse_grid([f"{k}={','.join(map(format_value, v))}" for k, v in grid.items()]) if grid else {}
+    from .sweep_queue import _without_password
+
     spec = SweepSpec(grid=grid, seeds=parse_seeds(seeds), base=json_overrides(base or {}), eval_n=eval_n,
-                     storage=storage).check()
+                     storage=_without_password(storage) if storage else None).check()
     if workers < 1:
         raise MnistganError(f"--workers must be at least 1, got {workers}")
     folder = Path(sweep_dir) if sweep_dir is not None else default_sweep_dir(spec)

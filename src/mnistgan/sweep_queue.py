@@ -68,14 +68,36 @@ def queue_lock(url: str) -> Iterator[None]:
         return
     import sqlalchemy
 
-    key = int.from_bytes(hashlib.sha1(url.encode()).digest()[:8], "big", signed=True)
-    engine = _engine(url)
-    with engine.connect() as conn:
+    key = int.from_bytes(hashlib.sha1(_without_password(url).encode()).digest()[:8], "big", signed=True)
+    try:
+        conn = _engine(url).connect()
         conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        try:
-            yield
-        finally:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    except Exception as e:  # missing driver, unreachable server, wrong password
+        raise storage_error(url, e) from None
+    try:
+        yield
+    finally:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        conn.close()
+
+
+def storage_error(url: str, e: Exception) -> MnistganError:
+    if isinstance(e, ModuleNotFoundError):
+        return MnistganError(f"the storage {url.split(':')[0]} needs the Python module {e.name}: "
+                             f"pip install \"{ {'psycopg': 'psycopg[binary]', 'psycopg2': 'psycopg2-binary'}.get(e.name, e.name)}\"")
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return MnistganError(f"cannot open the sweep storage {url.split('@')[-1]}: {first[:200]}")
+
+
+def _without_password(url: str) -> str:
+    """The URL as stored in sweep.json: no password (libpq reads PGPASSWORD or ~/.pgpass instead)."""
+    if url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import URL, make_url
+
+    u = make_url(url)
+    return URL.create(u.drivername, username=u.username, host=u.host, port=u.port, database=u.database,
+                      query=u.query).render_as_string(hide_password=False)
 
 
 def _lock_file(f) -> None:
@@ -115,12 +137,9 @@ def open_study(url: str, spec: SweepSpec):
         storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
         return optuna.create_study(storage=storage, study_name=spec.study_name(), direction="minimize",
                                    sampler=optuna.samplers.RandomSampler(seed=0), load_if_exists=True)
-    except ModuleNotFoundError as e:
-        raise MnistganError(f"the storage {url.split(':')[0]} needs the module {e.name} "
-                            f"(PostgreSQL: pip install psycopg2-binary)") from None
-    except Exception as e:  # sqlalchemy errors: bad URL, unreachable server, wrong password
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise MnistganError(f"cannot open the sweep storage {url.split('@')[-1]}: {first[:200]}") from None
+    except Exception as e:  # sqlalchemy and driver errors: bad URL, unreachable server, wrong password
+        cause = e.__cause__ if isinstance(e.__cause__, ModuleNotFoundError) else e
+        raise storage_error(url, cause) from None
 
 
 def _pid_alive(pid: int) -> bool:
