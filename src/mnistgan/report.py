@@ -36,9 +36,15 @@ def fmt(v: Optional[float], digits: int = 3) -> str:
     return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
-def runs_text(names: list[str], total: int) -> str:
-    if len(names) == total:
-        return "all runs" if total > 1 else "the run"
+def runs_text(names: list[str], runs: list[Run]) -> str:
+    """Which runs: 'all runs', the settings they share ('the 12 runs with model=dcgan, dropout=0.3'), or names."""
+    if len(names) == len(runs):
+        return "all runs" if len(runs) > 1 else "the run"
+    chosen = [r for r in runs if r.name in set(names)]
+    shared = [k for k in varied_fields(runs)
+              if len({value_text(r.flat[k]) for r in chosen}) == 1]
+    if shared and len(names) > 2:
+        return (f"the {len(names)} runs with " + ", ".join(f"{k}={value_text(chosen[0].flat[k])}" for k in shared))
     shown = "; ".join(names[:4])  # run names of a sweep contain commas
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
@@ -62,7 +68,7 @@ def section_experiments(doc: Document, runs: list[Run], sweeps: list, varied: li
         rows = [[layer, shape, f"{n:,}"] for layer, shape, n in a["rows"]] + [["total", "", f"{a['params']:,}"]]
         doc.add(Table(["Layer", "Output shape", "Parameters"], rows, widths=[3.2, 1.4, 1.2],
                       caption=f"{net} ({a['model']}, {a['params']:,} parameters), used by "
-                              f"{runs_text(a['runs'], len(runs))}"))
+                              f"{runs_text(a['runs'], runs)}"))
     doc.add(Heading("Loss, optimiser and settings", 3))
     items = []
     for loss in sorted({r.flat["loss"] for r in runs}):
@@ -142,7 +148,7 @@ def section_stabilisers(doc: Document, runs: list[Run], varied: list[str]) -> No
         for key, setting in active_stabilisers(r).items():
             used.setdefault(key, []).append((r.name, setting))
     if used:
-        rows = [[STABILISERS[k][0], STABILISERS[k][1], runs_text([n for n, _ in v], len(runs)),
+        rows = [[STABILISERS[k][0], STABILISERS[k][1], runs_text([n for n, _ in v], runs),
                  ", ".join(dict.fromkeys(s for _, s in v))] for k, v in used.items()]
         doc.add(Table(["Stabiliser", "What it does", "Used by", "Setting"], rows, widths=[1.3, 3.2, 1.5, 1.0],
                       align="llll"))

@@ -245,8 +245,13 @@ def why_best(best: Run, runs: list[Run], varied: list[str]) -> list[str]:
         name, mine = ", ".join(keys), group_value(best, keys)
         listing = "; ".join(f"{e['value']}: {e['mean']:.1f}" for e in effect)
         together = f" ({name} changed together in these runs, so their separate effects are unknown)" if len(keys) > 1 else ""
+        spread = max((e["std"] or 0.0) for e in effect)
+        here = next(e for e in effect if e["value"] == mine)
         if effect[0]["value"] == mine:
             out.append(f"Its {name} = {mine} is also the best on average{together}; mean FID: {listing}.")
+        elif here["mean"] - effect[0]["mean"] <= spread:
+            out.append(f"Its {name} = {mine} is as good as the best value within the spread over runs "
+                       f"(± {spread:.1f}){together}; mean FID: {listing}.")
         else:
             out.append(f"Its {name} = {mine} is not the best on average{together} ({listing}): this run won through "
                        "the combination with its other settings or its seed.")

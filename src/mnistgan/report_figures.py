@@ -108,7 +108,7 @@ def metric_bars(labels: list[str], means: list[float], stds: list[Optional[float
     err = [s if s is not None else 0.0 for s in stds]
     colours = ["tab:orange" if i == highlight else "tab:blue" for i in range(n)]
     ax.barh(y, means, xerr=err, color=colours, alpha=0.85, capsize=2)
-    ax.set_yticks(y, [lab if len(lab) <= 48 else lab[:46] + "…" for lab in labels], fontsize=7.5)
+    ax.set_yticks(y, [lab if len(lab) <= 64 else lab[:62] + "…" for lab in labels], fontsize=7)
     ax.set_xlabel(metric)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
