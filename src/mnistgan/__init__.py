@@ -15,7 +15,7 @@ def __getattr__(name):
     if name == "train":
         import importlib
 
-        return importlib.import_module(".train", __name__)  # made callable by _Package.__setattr__
+        return importlib.import_module(".train", __name__)  # made callable by _Package.__setattr__ below
     if name in ("load_generator", "generate"):
         from . import sample
         return getattr(sample, name)
@@ -28,27 +28,29 @@ def __getattr__(name):
     raise AttributeError(f"module 'mnistgan' has no attribute {name!r}")
 
 
-def _make_train_callable() -> None:
-    """Let `mnistgan.train(...)` and `from mnistgan import train; train(...)` call train_api.
+# `mnistgan.train` and `mnistgan.evaluate` name both a function of the API and a submodule.
+# Once a submodule is imported, Python binds the package attribute to the module, whatever
+# __getattr__ returned; so the module itself is made callable, forwarding to the function.
+_CALLABLE_MODULES = {"train": (".train", "train_api"), "evaluate": (".evaluate.api", "evaluate")}
 
-    `mnistgan.train` names both the function and the submodule: once anything imports the submodule,
-    Python binds the package attribute to the module, whatever __getattr__ returned. So the module is
-    made callable (forwarding to train_api) the moment it is bound, in whatever order imports happen.
-    """
+
+def _make_submodules_callable() -> None:
+    import importlib
     import sys
     import types
 
-    class _CallableTrain(types.ModuleType):
+    class _CallableModule(types.ModuleType):
         def __call__(self, *args, **kwargs):
-            return self.train_api(*args, **kwargs)
+            module, function = _CALLABLE_MODULES[self.__name__.rsplit(".", 1)[1]]
+            return getattr(importlib.import_module(module, __name__), function)(*args, **kwargs)
 
     class _Package(types.ModuleType):
         def __setattr__(self, name, value):
-            if name == "train" and type(value) is types.ModuleType:
-                value.__class__ = _CallableTrain
+            if name in _CALLABLE_MODULES and type(value) is types.ModuleType:
+                value.__class__ = _CallableModule
             super().__setattr__(name, value)
 
     sys.modules[__name__].__class__ = _Package
 
 
-_make_train_callable()
+_make_submodules_callable()

@@ -20,25 +20,3 @@ def __getattr__(name):
 
         return getattr(api, name)
     raise AttributeError(f"module 'mnistgan.evaluate' has no attribute {name!r}")
-
-
-def _make_callable() -> None:
-    """Let `mnistgan.evaluate(...)` work although the attribute also names this subpackage.
-
-    `from mnistgan import evaluate` gives the function evaluate() until this subpackage is imported;
-    from then on Python binds the name to the subpackage. Making the subpackage callable (forwarding
-    to api.evaluate) keeps `mnistgan.evaluate(generator=...)` working either way.
-    """
-    import sys
-    import types
-
-    class _CallableModule(types.ModuleType):
-        def __call__(self, *args, **kwargs):
-            from .api import evaluate
-
-            return evaluate(*args, **kwargs)
-
-    sys.modules[__name__].__class__ = _CallableModule
-
-
-_make_callable()
