@@ -66,3 +66,17 @@ def test_conditional_models_respect_labels(model):
     assert not torch.allclose(D(x, y), D(x, (y + 1) % 10))
     with pytest.raises(ValueError):
         G(z)
+
+
+def test_spectral_norm_keeps_top_singular_value_near_one():
+    torch.manual_seed(0)
+    D = build_discriminator(ModelConfig(model="mlp", d_width=16, d_norm="spectral"))
+    x = torch.randn(8, 1, 28, 28)
+    for _ in range(20):  # power iterations run in training-mode forwards
+        D(x)
+    D.eval()
+    linears = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears
+    for m in linears:
+        sigma = torch.linalg.matrix_norm(m.weight.detach(), ord=2).item()
+        assert abs(sigma - 1.0) < 0.05, sigma
