@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode

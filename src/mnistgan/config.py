@@ -107,7 +107,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-SECTIONS = {f.name: f.type for f in fields(Config)}  # name -> dataclass (resolved below)
+SECTIONS = tuple(f.name for f in fields(Config))  # "data", "model", "loss", "optim", "train"
 
 
 def section_classes() -> dict[str, type]:
@@ -115,15 +115,11 @@ def section_classes() -> dict[str, type]:
     return {name: hints[name] for name in SECTIONS}
 
 
-def field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def flat_fields() -> dict[str, tuple[str, dataclasses.Field, Any]]:
     """field name -> (section, Field, type). Field names are unique across sections."""
     out = {}
     for sec, cls in section_classes().items():
-        types = field_types(cls)
+        types = typing.get_type_hints(cls)
         for f in fields(cls):
             assert f.name not in out, f"duplicate config field {f.name}"
             out[f.name] = (sec, f, types[f.name])

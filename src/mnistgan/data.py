@@ -251,7 +251,3 @@ def batches(data: Images, batch_size: int, seed: int, epoch: int, start: int = 0
         x = data.images[idx].unsqueeze(1).float().div_(127.5).sub_(1.0)
         yield x, (data.labels[idx] if data.labels is not None else None)
 
-
-def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [-1, 1], the scale G produces."""
-    return images_uint8.unsqueeze(1).float().div(127.5).sub(1.0)

@@ -37,15 +37,6 @@ def file_png(path: Path, max_side: Optional[int] = None) -> bytes:
         return buf.getvalue()
 
 
-def gif_first_frame(path: Path) -> bytes:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        buf = io.BytesIO()
-        im.convert("L").save(buf, format="PNG")
-        return buf.getvalue()
-
-
 def labelled_grid(images: np.ndarray, labels: Sequence[int], conf: Sequence[float], classes: Sequence[str]) -> bytes:
     """The 5x5 grid with the classifier's label and confidence above each image (red below 0.5)."""
     plt = _pyplot()

@@ -12,7 +12,7 @@ from typing import Optional
 from .report_analysis import find_phases
 from .report_data import Run, ranked
 from .report_doc import Document, Figure, Gallery, Heading, Link, Para
-from .report_figures import file_png, gif_first_frame, labelled_grid, loss_phases, metric_bars
+from .report_figures import file_png, labelled_grid, loss_phases, metric_bars
 
 DETAIL_ALL_UP_TO = 3  # with this many runs or fewer, every run gets the full set of pictures
 GALLERY_MAX = 24  # final grids shown side by side at most (best FID first)

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 from dataclasses import dataclass
 import signal
 import time
@@ -363,16 +365,13 @@ def diverged(run_dir: Path, epoch: int, step: int) -> Diverged:
 
 def link_last(run_dir: Path) -> None:
     """Point checkpoints/last.pt at the newest epoch checkpoint (hard link, atomic rename)."""
-    import os
-
     ckdir = run_dir / "checkpoints"
     newest = sorted(ckdir.glob("epoch_*.pt"))[-1]
     tmp = ckdir / ".last.pt.link"
     tmp.unlink(missing_ok=True)
     try:
         os.link(newest, tmp)
-    except OSError:
-        import shutil
+    except OSError:  # a file system without hard links
         shutil.copyfile(newest, tmp)
     os.replace(tmp, ckdir / "last.pt")
 

@@ -119,11 +119,9 @@ def to_unit_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def use_bf16(device: torch.device) -> bool:
-    from ..hardware import cpu_has_fast_bf16
+    from ..hardware import resolve_precision
 
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_fast_bf16()
+    return resolve_precision("auto", device) == "bf16"
 
 
 def classify(images: torch.Tensor, dataset: str = "mnist", device: Optional[torch.device] = None,
