@@ -54,6 +54,9 @@ class ModelConfig:
     d_norm: str = opt("none", "discriminator normalisation", D_NORMS)
     init: str = opt("dcgan", "weight init: dcgan = N(0, 0.02); default = PyTorch's", ("dcgan", "default"))
     conditional: bool = opt(False, "class-conditional GAN: G and D take the digit label (uses the labels)")
+    clusters: int = opt(0, "unsupervised cluster-conditioning: k-means the training images (no labels) into K "
+                           "clusters that G and D are conditioned on; G draws the cluster from z, so it stays "
+                           "an unconditional G(z) (0 = off)")
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,11 @@ def validate(cfg: Config) -> Config:
         raise MnistganError(f"digit must be between 0 and 9, got {d.digit}")
     if m.model == "vae" and m.conditional:
         raise MnistganError("the vae baseline is unconditional; drop --conditional")
+    if m.clusters and (m.conditional or m.model == "vae"):
+        raise MnistganError("--clusters conditions a GAN on k-means clusters of the images; it does not combine "
+                            "with --conditional or the vae baseline")
+    if m.clusters and not 2 <= m.clusters <= 1000:
+        raise MnistganError(f"clusters must be 0 (off) or between 2 and 1000, got {m.clusters}")
     if m.model in ("dcgan", "vae") and m.d_depth not in (None, 2, 3):
         raise MnistganError(f"dcgan supports d_depth 2 or 3, got {m.d_depth}")
     for name, value in (("dropout", m.dropout), ("ema_decay", t.ema_decay)):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import signal
 import time
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any, Optional
 import torch
 from tqdm import tqdm
 
+from .clusters import kmeans_labels
 from .checkpoint import latest_checkpoint, load_state_strict, prune_checkpoints, save_checkpoint
 from .config import Config, LossConfig, from_dict, to_dict, validate, with_overrides
 from .data import batches, load_train_data, steps_per_epoch
@@ -85,18 +86,22 @@ def make_step(cfg: Config, G, D, opt_g, opt_d, amp, device, dd: Dist = Dist()):
     """
     loss, lc, view_of = LOSSES[cfg.loss.loss], cfg.loss, make_d_view(cfg.loss)
     z_dim, one_pass, D_plain = cfg.model.z_dim, cfg.model.d_norm != "batch", unwrap(D)
+    clusters_of = unwrap(G).clusters_of if cfg.model.clusters else None
 
     def gan_step(real, y, step: int, progress: float):
         view = lambda x: view_of(x, progress)  # noqa: E731 (augment + instance noise)
         do_g = (step + 1) % lc.n_critic == 0
         z = shard(torch.randn(real.shape[0], z_dim, device=device), dd)  # the global batch's noise, our slice
         real, y = shard(real, dd), shard(y, dd)
+        # the fake batch's labels: the real batch's digits (conditional), the clusters G reads
+        # off z (--clusters), or None (unconditional)
+        y_fake = clusters_of(z) if clusters_of else y
         with torch.set_grad_enabled(do_g), amp():
-            fake = G(z, y)  # (B, 1, 28, 28) in [-1, 1]; its graph is reused by the G step
-        # (1) update D (y: the real batch's labels, reused for the fake batch; None if unconditional)
-        loss_d, correct = d_step(D, opt_d, loss, lc, real, fake.detach(), y, y, view, amp, one_pass)
+            fake = G(z, y_fake)  # (B, 1, 28, 28) in [-1, 1]; its graph is reused by the G step
+        # (1) update D
+        loss_d, correct = d_step(D, opt_d, loss, lc, real, fake.detach(), y, y_fake, view, amp, one_pass)
         # (2) update G, every n_critic D steps (through the plain D: its weights are frozen there)
-        loss_g = g_step(D_plain, opt_g, loss, fake, y, view, amp) if do_g else None
+        loss_g = g_step(D_plain, opt_g, loss, fake, y_fake, view, amp) if do_g else None
         return loss_d, correct, loss_g
 
     def vae_step(real, y, step: int, progress: float):
@@ -202,9 +207,13 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
     log(f"Using device: {device} ({precision})" + (f", {dd.world} processes" if dd.on else ""))
 
     data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional)
+    if cfg.model.clusters:
+        data = with_clusters(data, cfg, state, log)
     torch.manual_seed(cfg.train.seed)
     # channels_last: oneDNN's (transposed) convolutions run faster in NHWC (+8% per step on the CPU box)
     G = build_generator(cfg.model).to(device, memory_format=torch.channels_last)
+    if cfg.model.clusters:
+        G.set_cluster_sizes(torch.bincount(data.labels, minlength=cfg.model.clusters))
     D = build_discriminator(cfg.model).to(device, memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
     opt_g = make_optimizer(G.parameters(), cfg, cfg.optim.lr_g or cfg.optim.lr, device)
@@ -227,6 +236,19 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
     r.G, r.D = wrap(G, dd, device), wrap(D, dd, device)
     r.monitor = Monitor(r.run_dir, cfg, log, device, enabled=dd.main)
     return r
+
+
+def with_clusters(data, cfg: Config, state: Optional[dict], log):
+    """The training images with k-means cluster labels (--clusters): computed, or the checkpoint's."""
+    if state is not None:
+        labels = state["clusters"].long()
+    else:
+        t0 = time.perf_counter()
+        labels = kmeans_labels(data.images, cfg.model.clusters, cfg.train.seed)
+        sizes = torch.bincount(labels)
+        log(f"Clustered {len(labels):,} images into {cfg.model.clusters} k-means clusters "
+            f"({int(sizes.min()):,} to {int(sizes.max()):,} images each) in {time.perf_counter() - t0:.1f} s")
+    return replace(data, labels=labels.to(data.images.device))
 
 
 def restore(r: Run, state: dict) -> None:
@@ -256,6 +278,7 @@ def save_state(r: Run, name: str = "last.pt") -> None:
         "format": "mnistgan-checkpoint", "version": 1, "config": to_dict(r.cfg),
         "epoch": r.epoch, "batch": r.batch, "step": r.step, "images": r.images, "train_time": r.train_time,
         "G": unwrap(r.G).state_dict(), "D": unwrap(r.D).state_dict(),
+        "clusters": r.data.labels.to("cpu", torch.int16) if r.cfg.model.clusters else None,
         "G_ema": r.G_ema.state_dict() if r.G_ema is not None else {},
         "opt_g": r.opt_g.state_dict(), "opt_d": r.opt_d.state_dict(), "epoch_stats": r.epoch_stats.values(),
         "rng_cpu": torch.get_rng_state(),

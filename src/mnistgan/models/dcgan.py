@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .layers import N_CLASSES, activation, maybe_spectral, norm2d
+from .layers import n_labels, activation, maybe_spectral, norm2d
 
 DEFAULT_WIDTH = 64
 
@@ -18,7 +18,7 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         w = cfg.g_width or DEFAULT_WIDTH
         bias = cfg.g_norm != "batch"  # a bias before BatchNorm is cancelled by its mean
-        self.fc = nn.Linear(cfg.z_dim + (N_CLASSES if cfg.conditional else 0), 2 * w * 7 * 7, bias=bias)
+        self.fc = nn.Linear(cfg.z_dim + n_labels(cfg), 2 * w * 7 * 7, bias=bias)
         self.net = nn.Sequential(
             norm2d(cfg.g_norm, 2 * w), activation(cfg.g_activation),
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=bias), norm2d(cfg.g_norm, w), activation(cfg.g_activation),

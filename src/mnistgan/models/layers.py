@@ -8,6 +8,11 @@ from torch import nn
 N_CLASSES = 10  # digits 0-9 (and the 10 classes of Fashion-MNIST, KMNIST)
 
 
+def n_labels(cfg) -> int:
+    """How many classes G and D are conditioned on: the digits, the k-means clusters, or none."""
+    return N_CLASSES if cfg.conditional else cfg.clusters
+
+
 def activation(name: str) -> nn.Module:
     return {
         "relu": lambda: nn.ReLU(),

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .layers import N_CLASSES, activation, maybe_spectral, norm1d, to_image
+from .layers import n_labels, activation, maybe_spectral, norm1d, to_image
 
 DEFAULT_WIDTH = 256
 
@@ -17,7 +17,7 @@ class MLPGenerator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         width = cfg.g_width or DEFAULT_WIDTH
-        layers, fan_in = [], cfg.z_dim + (N_CLASSES if cfg.conditional else 0)
+        layers, fan_in = [], cfg.z_dim + n_labels(cfg)
         for i in range(cfg.g_depth or 3):
             out = width * 2 ** i
             layers += [nn.Linear(fan_in, out, bias=cfg.g_norm != "batch"), norm1d(cfg.g_norm, out),
