@@ -44,6 +44,8 @@ def make_run(root: Path, **model) -> Path:
     mc = ModelConfig(z_dim=Z_DIM, **model)
     torch.manual_seed(0)
     G = build_generator(mc)
+    if mc.clusters:  # uneven cluster sizes, so the thresholds differ from the defaults
+        G.set_cluster_sizes(torch.arange(1, mc.clusters + 1))
     with torch.no_grad():
         for m in G.modules():
             if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -208,28 +210,49 @@ NUMPY_LAYERS = {
     "LeakyReLU": lambda x, c, w: np.where(x > 0, x, c["alpha"] * x),
     "Reshape": lambda x, c, w: x.reshape((x.shape[0], *c["target_shape"])),
     "Rescaling": lambda x, c, w: x * c["scale"] + c["offset"],
+    "ReLU": lambda x, c, w: np.clip(x, 0, c["max_value"]),  # only as written: negative_slope 0, threshold 0
+    "Concatenate": lambda xs, c, w: np.concatenate(xs, axis=c["axis"]),
 }
 
 
-def numpy_forward(json_path: Path, h5_path: Path, z: np.ndarray) -> np.ndarray:
-    """Run the exported generator from generator.json + generator.h5 with numpy and h5py only."""
+def numpy_layer_outputs(json_path: Path, h5_path: Path, z: np.ndarray) -> dict[str, np.ndarray]:
+    """Run the exported generator from generator.json + generator.h5 with numpy and h5py only:
+    every layer's output by name, in order. A Sequential chains its layers; a Functional model's
+    layer reads the layers its inbound node names ([[[name, 0, 0, {}], ...]], one call each)."""
     import h5py
 
     arch = json.loads(json_path.read_text())
-    assert arch["class_name"] == "Sequential"
+    functional = arch["class_name"] == "Functional"
+    assert arch["class_name"] in ("Sequential", "Functional")
+    outputs: dict[str, np.ndarray] = {}
     x = z.astype(np.float64)
     with h5py.File(h5_path, "r") as f:
         for layer in arch["config"]["layers"]:
             cls, c = layer["class_name"], layer["config"]
             if cls == "InputLayer":
                 assert c["batch_input_shape"] == [None, z.shape[1]]
+                outputs[c["name"]] = x
                 continue
+            if functional:
+                (node,) = layer["inbound_nodes"]
+                assert all(index == [0, 0, {}] for _, *index in node)
+                inputs = [outputs[name] for name, *_ in node]
+                x = inputs if cls == "Concatenate" else inputs[0]
+            if cls == "ReLU":
+                assert c["negative_slope"] == 0 and c["threshold"] == 0
             g = f[c["name"]]
             names = [n.decode() for n in g.attrs["weight_names"]]
             # "dense_1/kernel:0" -> "kernel"
             w = {n.split("/")[-1].split(":")[0]: np.asarray(g[n], dtype=np.float64) for n in names}
-            x = NUMPY_LAYERS[cls](x, c, w)
-    return x
+            x = outputs[c["name"]] = NUMPY_LAYERS[cls](x, c, w)
+    if functional:
+        assert arch["config"]["output_layers"] == [[list(outputs)[-1], 0, 0]]
+    return outputs
+
+
+def numpy_forward(json_path: Path, h5_path: Path, z: np.ndarray) -> np.ndarray:
+    """The exported generator's images, computed with numpy and h5py only."""
+    return list(numpy_layer_outputs(json_path, h5_path, z).values())[-1]
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

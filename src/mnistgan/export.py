@@ -3,7 +3,7 @@
 Every export follows the contract of `Generator.predict`: input z float32 (N, z_dim),
 output images float32 (N, 28, 28) in [0, 1], with a free batch size N. Each file is
 written atomically and checked after writing: ONNX with onnxruntime and TorchScript with
-torch.jit.load, against PyTorch's outputs on random z (max abs difference <= VERIFY_TOL).
+torch.jit.load, against PyTorch's outputs on CHECK_N random z (max abs difference <= VERIFY_TOL).
 The keras-h5 format is described in docs/export.md (and built in export_keras.py).
 
 The export packages are optional: `pip install "mnistgan[onnx]"` or `"mnistgan[keras]"`.
@@ -29,6 +29,7 @@ FORMATS = ("onnx", "torchscript", "keras-h5")
 FILE_NAMES = {"onnx": "generator.onnx", "torchscript": "generator.torchscript.pt", "keras-h5": "generator.h5"}
 ONNX_OPSET = 18  # onnxruntime >= 1.14 runs it; the torch.export-based exporter's oldest well-tested opset
 VERIFY_TOL = 1e-4  # max abs difference (images in [0, 1]) allowed between an export and PyTorch
+CHECK_N = 64  # z per check: not the traced batch size (2), and enough to draw many clusters of a --clusters G
 
 
 def require(module: str, extra: str, purpose: str):
@@ -139,7 +140,7 @@ def write_onnx(gen: Generator, paths: list[Path]) -> str:
                               output_names=["images"], dynamic_shapes=tuple({0: batch} for _ in names),
                               opset_version=ONNX_OPSET, dynamo=True, external_data=False, verbose=False)
         importlib.import_module("onnx").checker.check_model(str(tmp))
-        inputs = example_inputs(gen, 3, seed=1)  # another batch size than the exported example
+        inputs = example_inputs(gen, CHECK_N, seed=1)
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         got = session.run(["images"], {k: v.numpy() for k, v in zip(names, inputs)})[0]
         diff.append(_max_diff(got, _reference(gen, inputs), "the ONNX model (onnxruntime)"))
@@ -159,7 +160,7 @@ def write_torchscript(gen: Generator, paths: list[Path]) -> str:
             with torch.no_grad():
                 torch.jit.save(torch.jit.trace(wrapper, example_inputs(gen, 2)), str(tmp))
             loaded = torch.jit.load(str(tmp), map_location="cpu")
-        inputs = example_inputs(gen, 3, seed=1)
+        inputs = example_inputs(gen, CHECK_N, seed=1)
         with torch.no_grad():
             got = loaded(*inputs).numpy()
         diff.append(_max_diff(got, _reference(gen, inputs), "the TorchScript model"))

@@ -12,6 +12,10 @@ Layout conversions from PyTorch (NCHW, weight (out, in)) to Keras (NHWC, kernel 
                                      both frameworks scatter x[i] * W[k] to output row i*s + k - pad
   DCGAN's fc -> view(N, C, 7, 7)  -> Dense whose output columns are permuted to (7, 7, C) order,
                                      then Reshape((7, 7, C)), so the rest runs channels-last
+
+A cluster generator (models.ClusterG, --clusters K) becomes a Keras `Functional` model instead:
+z -> Dense(K-1) + ReLU(max_value=1), a steep step s_k = [z_0 > t_k] per threshold, -> Dense(K)
+with fixed weights, one_hot_c = s_{c-1} - s_c, -> Concatenate([z, one_hot]) -> the family's layers.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from torch import nn
 
 from .errors import MnistganError
 from .files import write_text, write_with
+from .models import ClusterG
 from .models.dcgan import DCGANGenerator
 from .models.mlp import MLPGenerator
 
+STEP_SLOPE = 1e6  # a cluster's step rises from 0 to 1 within 1e-6 above its threshold
 KERAS_VERSION = "2.15.0"  # the writer whose legacy .h5 weight layout we reproduce (Keras 3 reads it too)
 CONTRACT = "z float32 (N, z_dim) -> images float32 (N, 28, 28) in [0, 1]"
 
@@ -170,7 +176,7 @@ FAMILIES: dict[type, Callable[[nn.Module], list[KerasLayer]]] = {
 def _unwrap(G: nn.Module) -> nn.Module:
     """models.Unconditional wraps a family's G as `.net` (forward(z, labels=None) = net(z))."""
     inner = getattr(G, "net", None)
-    return inner if type(G) not in FAMILIES and type(inner) in FAMILIES else G
+    return inner if type(G) not in FAMILIES and type(inner) in FAMILIES and not isinstance(G, ClusterG) else G
 
 
 def keras_layers(G: nn.Module) -> list[KerasLayer]:
@@ -182,6 +188,38 @@ def keras_layers(G: nn.Module) -> list[KerasLayer]:
     tail = [("Rescaling", {"scale": 0.5, "offset": 0.5}, []),  # tanh's [-1, 1] -> [0, 1]
             ("Reshape", {"target_shape": [28, 28]}, [])]  # (N, 784) or (N, 28, 28, 1) -> (N, 28, 28)
     return FAMILIES[type(G)](G) + tail
+
+
+def _cluster_head(G: ClusterG, z_dim: int) -> list[KerasLayer]:
+    """z -> one_hot(c(z), K) in three layers, then Concatenate([z, one_hot]) (keras_model wires its inputs).
+
+    s_k = min(relu(1e6 * (z_0 - t_k)), 1) is ClusterG's [z_0 > t_k], exact unless 0 < z_0 - t_k < 1e-6.
+    The thresholds ascend, so s_0 >= s_1 >= ... and c = sum(s); one_hot_c = s_{c-1} - s_c with s_{-1} = 1
+    and s_{K-1} = 0: kernel[k, k] = -1, kernel[k, k + 1] = +1, bias = (1, 0, ..., 0).
+    """
+    k = G.k
+    thresholds = G.thresholds.detach().to("cpu", torch.float64).numpy()
+    step = np.zeros((z_dim, k - 1))
+    step[0] = STEP_SLOPE  # reads z_0 only
+    one_hot = np.zeros((k - 1, k))
+    one_hot[np.arange(k - 1), np.arange(k - 1)] = -1.0
+    one_hot[np.arange(k - 1), np.arange(1, k)] = 1.0
+    dense = {"activation": "linear", "use_bias": True}
+    return [("Dense", {"units": k - 1, **dense}, [("kernel", step), ("bias", -STEP_SLOPE * thresholds)]),
+            ("ReLU", {"max_value": 1.0, "negative_slope": 0.0, "threshold": 0.0}, []),
+            ("Dense", {"units": k, **dense}, [("kernel", one_hot), ("bias", np.eye(k)[0])]),
+            ("Concatenate", {"axis": -1}, [])]
+
+
+def keras_model(G: nn.Module, z_dim: int) -> tuple[list[tuple[str, KerasLayer]], list[list[str]] | None]:
+    """G's named Keras layers and, for a Functional model, each one's input layers (None: a Sequential)."""
+    if not isinstance(G, ClusterG):
+        return named(keras_layers(G)), None
+    layers = named(_cluster_head(G, z_dim) + keras_layers(G.net))
+    names = ["z"] + [name for name, _ in layers]
+    inbound = [[name] for name in names[:-1]]  # a chain from the input z ...
+    inbound[3] = ["z", names[3]]  # ... except Concatenate([z, one_hot])
+    return layers, inbound
 
 
 def _snake(class_name: str) -> str:
@@ -204,11 +242,13 @@ def named(layers: list[KerasLayer]) -> list[tuple[str, KerasLayer]]:
 
 # ----------------------------------------------------------------------------- writing
 
-def architecture(layers: list[tuple[str, KerasLayer]], z_dim: int) -> dict:
-    """Sequential JSON in the shape model.to_json() gives, with only the non-default settings.
+def architecture(layers: list[tuple[str, KerasLayer]], z_dim: int, inbound: list[list[str]] | None = None) -> dict:
+    """Sequential (or, given `inbound`, Functional) JSON in the shape model.to_json() gives,
+    with only the non-default settings.
 
     Where Keras 2 and 3 differ, the Keras 2 spelling is used (Keras 3 still reads it):
-    InputLayer `batch_input_shape`, LeakyReLU `alpha`.
+    InputLayer `batch_input_shape`, LeakyReLU `alpha`, and a Functional layer's
+    `"inbound_nodes": [[[input_layer, 0, 0, {}], ...]]` (one call, its input tensors).
     """
     def entry(class_name: str, config: dict) -> dict:
         return {"module": "keras.layers", "class_name": class_name, "config": config, "registered_name": None}
@@ -216,8 +256,15 @@ def architecture(layers: list[tuple[str, KerasLayer]], z_dim: int) -> dict:
     items = [entry("InputLayer", {"batch_input_shape": [None, z_dim], "dtype": "float32", "name": "z"})]
     items += [entry(cls, {"name": name, "trainable": True, "dtype": "float32", **config})
               for name, (cls, config, _) in layers]
-    return {"module": "keras", "class_name": "Sequential",
-            "config": {"name": "mnistgan_generator", "trainable": True, "layers": items},
+    config = {"name": "mnistgan_generator", "trainable": True, "layers": items}
+    if inbound is not None:
+        for item, sources in zip(items, [[]] + inbound):
+            item["name"] = item["config"]["name"]
+            item["inbound_nodes"] = [[[source, 0, 0, {}] for source in sources]] if sources else []
+        config.update(input_layers=[["z", 0, 0]], output_layers=[[layers[-1][0], 0, 0]])
+    # Keras 3 finds Functional only under its own module path; Keras 2 looks the class name up
+    kind = ("keras", "Sequential") if inbound is None else ("keras.src.models.functional", "Functional")
+    return {"module": kind[0], "class_name": kind[1], "config": config,
             "keras_version": KERAS_VERSION, "backend": "tensorflow",
             "mnistgan": {"contract": CONTRACT, "weights": "generator.h5 (Keras 2 save_weights layout)"}}
 
@@ -242,6 +289,8 @@ def write_keras(gen, json_path: Path, h5_path: Path) -> None:
     """Write generator.json (architecture) and generator.h5 (weights) for a loaded Generator."""
     if getattr(gen.config.model, "conditional", False):
         raise MnistganError("keras-h5 export does not handle conditional generators; use --format onnx")
-    layers = named(keras_layers(gen.module))
-    write_text(json_path, json.dumps(architecture(layers, gen.z_dim), indent=1) + "\n")
-    write_with(h5_path, lambda tmp: write_h5(tmp, layers))
+    layers, inbound = keras_model(gen.module, gen.z_dim)
+    write_text(json_path, json.dumps(architecture(layers, gen.z_dim, inbound), indent=1) + "\n")
+    # Keras' save_weights lists a Functional model's InputLayer too (with no weights)
+    h5_layers = layers if inbound is None else [("z", ("InputLayer", {}, []))] + layers
+    write_with(h5_path, lambda tmp: write_h5(tmp, h5_layers))

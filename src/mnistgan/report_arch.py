@@ -68,13 +68,13 @@ def layer_table(model: nn.Module, *inputs: Any) -> list[tuple[str, str, int]]:
 
 def model_tables(mc: ModelConfig) -> dict[str, Any]:
     """{"G": rows, "D": rows, "G_params": n, "D_params": n} for one model config."""
-    from .models import build_discriminator, build_generator, count_params
+    from .models import build_discriminator, build_generator, count_params, n_labels
 
     torch.manual_seed(0)
     G, D = build_generator(mc), build_discriminator(mc)
-    labels = torch.tensor([0, 1]) if mc.conditional else None
-    return {"G": layer_table(G, torch.zeros(2, mc.z_dim), labels),
-            "D": layer_table(D, torch.zeros(2, 1, 28, 28), labels),
+    labels = torch.tensor([0, 1])  # a cluster G (--clusters) reads its cluster off z; its D needs labels
+    return {"G": layer_table(G, torch.zeros(2, mc.z_dim), labels if mc.conditional else None),
+            "D": layer_table(D, torch.zeros(2, 1, 28, 28), labels if n_labels(mc) else None),
             "G_params": count_params(G), "D_params": count_params(D)}
 
 
