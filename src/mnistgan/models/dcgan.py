@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .dropout import Dropout
 from .layers import n_labels, activation, maybe_spectral, norm2d
 
 DEFAULT_WIDTH = 64
@@ -44,7 +45,7 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(norm2d(norm, channels))
             layers.append(activation(cfg.d_activation))
             if cfg.dropout > 0:
-                layers.append(nn.Dropout(cfg.dropout))
+                layers.append(Dropout(cfg.dropout))
             return layers
 
         layers = block(nn.Conv2d(1, w, 4, 2, 1), w, first=True) + block(nn.Conv2d(w, 2 * w, 4, 2, 1), 2 * w)

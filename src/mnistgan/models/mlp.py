@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .dropout import Dropout
 from .layers import n_labels, activation, maybe_spectral, norm1d, to_image
 
 DEFAULT_WIDTH = 256
@@ -42,7 +43,7 @@ class MLPDiscriminator(nn.Module):
             layers += [maybe_spectral(nn.Linear(fan_in, out), cfg.d_norm),
                        norm1d(cfg.d_norm, out), activation(cfg.d_activation)]
             if cfg.dropout > 0:
-                layers.append(nn.Dropout(cfg.dropout))
+                layers.append(Dropout(cfg.dropout))
             fan_in = out
         self.net = nn.Sequential(*layers)
         self.fc = maybe_spectral(nn.Linear(fan_in, 1), cfg.d_norm)
