@@ -56,9 +56,10 @@ def _dcgan_step(G, D, z, fast: bool, amp: bool, monkeypatch):
             m.setattr(dcgan, "_training_step", lambda module: False)
         for p in list(G.parameters()) + list(D.parameters()):
             p.grad = None
+        y = G.clusters_of(z) if hasattr(G, "clusters_of") else None  # --clusters: ProjectionD needs them
         with torch.autocast("cpu", torch.bfloat16, enabled=amp):
             x = G(z)
-            out = D(x).float()
+            out = D(x, y).float()
         out.pow(2).sum().backward()
     return [x.detach().float(), out.detach()] + [p.grad.clone() for p in list(G.parameters()) + list(D.parameters())]
 
@@ -67,7 +68,8 @@ def _rel(a, b):
     return ((a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-12)).item()
 
 
-@pytest.mark.parametrize("variant", [{}, {"d_norm": "spectral", "d_depth": 3, "g_norm": "none"}])
+@pytest.mark.parametrize("variant", [{}, {"d_norm": "spectral", "d_depth": 3, "g_norm": "none"}, {"clusters": 5},
+                                     {"clusters": 5, "dropout": 0.0, "d_norm": "layer"}])
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_dcgan_fast_training_path_matches_the_modules(variant, channels_last, monkeypatch):
     """The training-only formulations (im2col first conv of D, matmul + fold last conv of G, NHWC

@@ -65,17 +65,24 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.fc = maybe_spectral(nn.Linear(out_ch * 7 * 7, 1), sn)
 
-    def trunk(self, x: torch.Tensor) -> torch.Tensor:
-        """The convolutions: (N, 1, 28, 28) -> (N, C, 7, 7)."""
-        if x.shape[1] == 1 and x.requires_grad and _training_step(self):
+    def trunk(self, x: torch.Tensor, nchw: bool = False) -> torch.Tensor:
+        """The convolutions: (N, 1, 28, 28) -> (N, C, 7, 7); nchw: the result NCHW in memory."""
+        start, fast = 0, _training_step(self)
+        if fast and x.shape[1] == 1 and x.requires_grad:
             # the G step (D's input needs a gradient): the first conv as im2col + matmul, whose input
             # gradient is 3x faster than oneDNN's for one input channel
-            first = self.net[0]
-            return self.net[1:](conv_from_one(x, first.weight, first.bias))
-        return self.net(x)
+            first, start = self.net[0], 1
+            x = conv_from_one(x, first.weight, first.bias)
+        if not (fast and nchw):
+            return self.net[start:](x)
+        # NCHW for flatten: convert right after the last conv, so that the activation after it runs
+        # forward and backward in one layout (flatten's NCHW gradient against NHWC activations
+        # would take a slow mixed-layout LeakyReLU backward)
+        tail = 1 + max(i for i, m in enumerate(self.net) if isinstance(m, nn.Conv2d))
+        return self.net[tail:](self.net[start:tail](x).contiguous())
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk(x).flatten(1)
+        return self.trunk(x, nchw=True).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.trunk(x)
