@@ -4,7 +4,7 @@ For each model family it prints images/s through one D update and one G update, 
 mnistgan's FLOPs per image (counted by torch.utils.flop_counter on one real step), its achieved
 FLOP/s, and that as a share of the fp32 and bf16 matmul peaks measured in this same run.
 
-    python benchmarks/bench_train.py [--seconds 20] [--batch-size 64]
+    python benchmarks/bench_train.py [--seconds 20] [--batch-size 64] [--clusters K]
 """
 
 from __future__ import annotations
@@ -40,18 +40,22 @@ def mnistgan_throughput(model: str, batch_size: int, seconds: float, extra: dict
         return [r for r in rows if r["kind"] == "epoch"][-1]["images_per_s"]
 
 
-def flops_per_image(model: str, batch_size: int, precision: str) -> float:
+def flops_per_image(model: str, batch_size: int, precision: str, extra: dict) -> float:
     """FLOPs of one full training step (D update + G update, as the loop does it) per image."""
-    cfg = with_overrides(Config(), {"model": model, "batch_size": batch_size})
+    cfg = with_overrides(Config(), {"model": model, "batch_size": batch_size, **extra})
     G, D = build_generator(cfg.model), build_discriminator(cfg.model)
     opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
     amp = autocast_for(torch.device("cpu"), precision)
     real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
+    z = torch.randn(batch_size, cfg.model.z_dim)
+    k = cfg.model.clusters or 0
+    y_real = torch.randint(0, k, (batch_size,)) if k else None
+    y_fake = G.clusters_of(z) if k else None
     with FlopCounterMode(display=False) as counter:
         with amp():
-            fake = G(torch.randn(batch_size, cfg.model.z_dim))
-        d_step(D, opt_d, LOSSES["bce"], cfg.loss, real, fake.detach(), None, None, lambda x: x, amp)
-        g_step(D, opt_g, LOSSES["bce"], fake, None, lambda x: x, amp)
+            fake = G(z)
+        d_step(D, opt_d, LOSSES["bce"], cfg.loss, real, fake.detach(), y_real, y_fake, lambda x: x, amp)
+        g_step(D, opt_g, LOSSES["bce"], fake, y_fake, lambda x: x, amp)
     return counter.get_total_flops() / batch_size
 
 
@@ -60,7 +64,10 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="training time per measurement")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--models", default="dcgan,mlp")
+    p.add_argument("--clusters", type=int, default=None,
+                   help="--clusters K for mnistgan's runs and its FLOP count (default: mnistgan's own default)")
     args = p.parse_args()
+    extra = {} if args.clusters is None else {"clusters": args.clusters}
     precision = resolve_precision("auto", torch.device("cpu"))
     print(f"machine: {machine()}")
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
@@ -71,8 +78,8 @@ def main() -> None:
     print(header)
     for model in args.models.split(","):
         tb = train_textbook(PAIRS[model], args.seconds)["images_per_s"]
-        ours = mnistgan_throughput(model, args.batch_size, args.seconds, {})
-        fpi = flops_per_image(model, args.batch_size, precision)
+        ours = mnistgan_throughput(model, args.batch_size, args.seconds, extra)
+        fpi = flops_per_image(model, args.batch_size, precision, extra)
         achieved = fpi * ours
         print(f"{model:6} {tb:15,.0f} {ours:15,.0f} {ours / tb:6.2f} {fpi / 1e6:10.1f} {achieved / 1e9:8.1f} "
               f"{100 * achieved / peak32:8.1f}% {100 * achieved / peak16:8.1f}%", flush=True)
