@@ -32,7 +32,8 @@ class DCGANGenerator(nn.Module):
         h = self.fc(z).view(z.shape[0], 2 * self.w, 7, 7)
         if not _training_step(self):
             return self.net(h)
-        # training (docs/performance.md, "DCGAN step"): the same function, computed faster on CPU.
+        # training (docs/performance.md, the "DCGAN training-only formulations" lever): the same
+        # function, computed faster on CPU.
         # NHWC from the start, like the channels_last convolutions: else BatchNorm/ReLU run in NCHW
         # and their backward meets NHWC gradients (slow mixed-layout kernels)
         h = self.net[:-2](h.contiguous(memory_format=torch.channels_last))
