@@ -26,6 +26,9 @@ SETUPS = {
     "textbook-mlp": dict(model=ModelConfig(model="mlp", g_activation="leaky_relu", dropout=0.3, init="default"),
                          loss="bce", batch_size=64),
     "textbook-dcgan": dict(model=ModelConfig(model="dcgan"), loss="bce", batch_size=64),
+    "textbook-mlp-128": dict(model=ModelConfig(model="mlp", g_activation="leaky_relu", dropout=0.3, init="default"),
+                             loss="bce", batch_size=128),
+    "textbook-dcgan-128": dict(model=ModelConfig(model="dcgan"), loss="bce", batch_size=128),
     "textbook-mlp-wgan-gp": dict(model=ModelConfig(model="mlp", g_activation="leaky_relu", init="default",
                                                    g_norm="batch"), loss="wgan-gp", batch_size=64),
 }

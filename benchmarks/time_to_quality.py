@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--tick", type=float, default=60.0, help="seconds between textbook evaluations")
     p.add_argument("--eval-n", type=int, default=5000, help="samples per FID")
     p.add_argument("--fast-seconds", type=float, default=120.0, help="training time budget of the fast preset")
-    p.add_argument("--setups", default=",".join(SETUPS))
+    p.add_argument("--setups", default="textbook-mlp,textbook-dcgan,textbook-mlp-wgan-gp")
     args = p.parse_args()
     print(f"machine: {machine()}")
     results = {}

@@ -8,7 +8,7 @@ import torch
 
 import mnistgan
 from mnistgan.checkpoint import load_checkpoint
-from mnistgan.clusters import kmeans_labels
+from mnistgan.clusters import AUTO_CLUSTERS, AUTO_MIN_IMAGES, auto_clusters, kmeans_labels
 from mnistgan.config import ModelConfig
 from mnistgan.errors import MnistganError
 from mnistgan.models import build_discriminator, build_generator
@@ -60,6 +60,17 @@ def test_cluster_generator_draws_clusters_in_proportion_and_uses_them():
     assert torch.equal(x, G(z[:6], G.clusters_of(z[:6])))
     assert not torch.allclose(x, G(z[:6], (G.clusters_of(z[:6]) + 1) % 4))
     assert D(x, G.clusters_of(z[:6])).shape == (6,)
+
+
+def test_clusters_are_on_by_default_only_for_an_unconditional_gan_on_enough_images():
+    big, small = AUTO_MIN_IMAGES, AUTO_MIN_IMAGES - 1
+    assert auto_clusters(ModelConfig(), big) == AUTO_CLUSTERS
+    assert auto_clusters(ModelConfig(model="mlp"), big) == AUTO_CLUSTERS
+    assert auto_clusters(ModelConfig(), small) == 0  # one digit, or --limit: too few images per cluster
+    assert auto_clusters(ModelConfig(conditional=True), big) == 0
+    assert auto_clusters(ModelConfig(model="vae"), big) == 0
+    assert auto_clusters(ModelConfig(clusters=0), big) == 0  # an explicit choice is kept
+    assert auto_clusters(ModelConfig(clusters=7), small) == 7
 
 
 def test_clusters_refused_with_labels_or_vae(tmp_path):

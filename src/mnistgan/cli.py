@@ -30,8 +30,8 @@ PRESETS: dict[str, dict] = {
     "vae": {"model": "vae", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "ema_decay": 0.0},
     # the course material's setups, for side-by-side comparisons
     "textbook-mlp": {"model": "mlp", "g_activation": "leaky_relu", "dropout": 0.3, "batch_size": 64,
-                     "ema_decay": 0.0, "precision": "fp32", "init": "default"},
-    "textbook-dcgan": {"model": "dcgan", "batch_size": 64, "ema_decay": 0.0, "precision": "fp32"},
+                     "ema_decay": 0.0, "precision": "fp32", "init": "default", "clusters": 0},
+    "textbook-dcgan": {"model": "dcgan", "batch_size": 64, "ema_decay": 0.0, "precision": "fp32", "clusters": 0},
 }
 
 

@@ -54,9 +54,10 @@ class ModelConfig:
     d_norm: str = opt("none", "discriminator normalisation", D_NORMS)
     init: str = opt("dcgan", "weight init: dcgan = N(0, 0.02); default = PyTorch's", ("dcgan", "default"))
     conditional: bool = opt(False, "class-conditional GAN: G and D take the digit label (uses the labels)")
-    clusters: int = opt(0, "unsupervised cluster-conditioning: k-means the training images (no labels) into K "
-                           "clusters that G and D are conditioned on; G draws the cluster from z, so it stays "
-                           "an unconditional G(z) (0 = off)")
+    clusters: Optional[int] = opt(None, "unsupervised cluster-conditioning: k-means the training images (no labels) "
+                                        "into K clusters that G and D are conditioned on; G draws the cluster from "
+                                        "z, so it stays an unconditional G(z). 0 = off; unset = 100 for an "
+                                        "unconditional GAN on 10,000+ images, else 0")
 
 
 @dataclass(frozen=True)

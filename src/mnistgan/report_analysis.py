@@ -22,6 +22,8 @@ STABILISERS = {  # config field -> (name, what it does); "active" rules are in a
     "ema_decay": ("EMA of G", "samples and export use an exponential moving average of G's weights"),
     "lr_d": ("TTUR", "separate learning rates for G and D (two time-scale update rule)"),
     "dropout": ("dropout in D", "randomly drops D's activations, so D cannot memorise the training images"),
+    "clusters": ("cluster-conditioning", "G and D are conditioned on k-means clusters of the images (no labels); "
+                                         "G reads its cluster off z, so it draws fewer in-between shapes"),
 }
 
 
@@ -33,6 +35,8 @@ def active_stabilisers(run: Run) -> dict[str, str]:
             out[key] = value_text(f[key])
     if f["diffaug"]:
         out["diffaug"] = f["diffaug"]
+    if f.get("clusters"):
+        out["clusters"] = f"{f['clusters']} k-means clusters"
     if f["d_norm"] == "spectral":
         out["d_norm"] = "spectral"
     lr_g, lr_d = f["lr_g"] or f["lr"], f["lr_d"] or f["lr"]

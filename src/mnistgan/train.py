@@ -16,7 +16,7 @@ from typing import Any, Optional
 import torch
 from tqdm import tqdm
 
-from .clusters import kmeans_labels
+from .clusters import auto_clusters, kmeans_labels
 from .checkpoint import latest_checkpoint, load_state_strict, prune_checkpoints, save_checkpoint
 from .config import Config, LossConfig, from_dict, to_dict, validate, with_overrides
 from .data import batches, load_train_data, steps_per_epoch
@@ -207,6 +207,7 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
     log(f"Using device: {device} ({precision})" + (f", {dd.world} processes" if dd.on else ""))
 
     data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional)
+    cfg = with_overrides(cfg, {"clusters": auto_clusters(cfg.model, len(data.images))})
     if cfg.model.clusters:
         data = with_clusters(data, cfg, state, log)
     torch.manual_seed(cfg.train.seed)

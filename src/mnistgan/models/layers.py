@@ -10,7 +10,7 @@ N_CLASSES = 10  # digits 0-9 (and the 10 classes of Fashion-MNIST, KMNIST)
 
 def n_labels(cfg) -> int:
     """How many classes G and D are conditioned on: the digits, the k-means clusters, or none."""
-    return N_CLASSES if cfg.conditional else cfg.clusters
+    return N_CLASSES if cfg.conditional else (cfg.clusters or 0)
 
 
 def activation(name: str) -> nn.Module:
