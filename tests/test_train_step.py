@@ -53,7 +53,7 @@ def _dcgan_step(G, D, z, fast: bool, amp: bool, monkeypatch):
 
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr(dcgan, "_training_step", lambda module: False)
+            m.setattr(dcgan, "_training_step", lambda module, x: False)
         for p in list(G.parameters()) + list(D.parameters()):
             p.grad = None
         y = G.clusters_of(z) if hasattr(G, "clusters_of") else None  # --clusters: ProjectionD needs them
@@ -100,8 +100,10 @@ def test_dcgan_fast_path_is_off_for_sampling_and_export():
     from mnistgan.config import ModelConfig
     from mnistgan.models import build_generator
 
-    G = build_generator(ModelConfig(model="dcgan", g_width=8))
-    assert dcgan._training_step(G.net)
+    G, x = build_generator(ModelConfig(model="dcgan", g_width=8)), torch.zeros(1)
+    assert dcgan._training_step(G.net, x)
     with torch.no_grad():
-        assert not dcgan._training_step(G.net)
-    assert not dcgan._training_step(G.eval().net)
+        assert not dcgan._training_step(G.net, x)
+    assert not dcgan._training_step(G.eval().net, x)
+    # not on CUDA (cuDNN's kernels are the fast ones there); the meta device stands in for it
+    assert not dcgan._training_step(G.train().net, torch.zeros(1, device="meta"))

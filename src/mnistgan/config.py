@@ -90,6 +90,8 @@ class TrainConfig:
     seed: int = opt(0, "seed for weights, noise and data order")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N | mps", ())
     precision: str = opt("auto", "auto (bf16 where fast: CPU with AVX-512 bf16, CUDA) | fp32 | bf16", ("auto", "fp32", "bf16"))
+    cuda_graphs: bool = opt(True, "on CUDA, replay the training step as one CUDA graph where the recipe allows "
+                                  "(docs/performance.md); --no-cuda-graphs: plain eager steps")
     deterministic: bool = opt(False, "PyTorch deterministic algorithms (GPU; slower). CPU runs are bitwise reproducible anyway")
     ema_decay: float = opt(0.999, "EMA of G's weights for samples and export (0 = off)")
     sample_epochs: tuple = opt((1, 5, 50, 100, 150, 200), "epochs at which to save a sample grid")

@@ -52,7 +52,9 @@ def autocast_for(device: torch.device, precision: str):
     """A factory of autocast contexts: bf16 compute, fp32 master weights and losses."""
     if precision != "bf16":
         return nullcontext
-    return functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+    # no cast cache on CUDA: a cached bf16 weight must not outlive a CUDA-graph capture (cudagraph.py)
+    return functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16,
+                             cache_enabled=device.type != "cuda")
 
 
 @functools.lru_cache(maxsize=1)

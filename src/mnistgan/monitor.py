@@ -28,35 +28,44 @@ MIN_CLASSES = 8  # fewer classes covered than this in evaluation: mode collapse
 
 
 class Stats:
-    """Running sums on the device (no host sync per step): loss_d, loss_g, #correct, #D-decisions, #G-steps, #D-steps."""
+    """Running sums: loss_d, loss_g, #correct on the device (no host sync per step, one small
+    kernel each), and #D-decisions, #G-steps, #D-steps on the host, where they are known."""
 
     def __init__(self, device, values: Optional[list[float]] = None):
-        self.t = torch.tensor(values or [0.0] * 6, dtype=torch.float64, device=device)
+        ld, lg, correct, *self.counts = values or [0.0] * 6
+        self.loss_d, self.loss_g, self.correct = (torch.tensor(v, dtype=torch.float64, device=device)
+                                                  for v in (ld, lg, correct))
 
     def add(self, loss_d, correct, n_decisions, loss_g=None):
-        self.t[0] += loss_d
-        self.t[2] += correct
-        self.t[3] += n_decisions
-        self.t[5] += 1
+        self.loss_d += loss_d
+        self.correct += correct
+        self.counts[0] += n_decisions
+        self.counts[2] += 1
         if loss_g is not None:
-            self.t[1] += loss_g
-            self.t[4] += 1
+            self.loss_g += loss_g
+            self.counts[1] += 1
+
+    @property
+    def t(self) -> torch.Tensor:
+        """All six sums as one float64 tensor on the device."""
+        counts = torch.tensor(self.counts, dtype=torch.float64, device=self.loss_d.device)
+        return torch.cat([torch.stack([self.loss_d, self.loss_g, self.correct]), counts])
 
     def means(self) -> dict[str, float]:
-        ld, lg, correct, dec, ng, nd = self.t.tolist()
+        ld, lg, correct, dec, ng, nd = self.values()
         return {"loss_d": ld / max(nd, 1), "loss_g": lg / max(ng, 1), "d_acc": correct / max(dec, 1)}
 
     def finite(self) -> bool:
-        return bool(torch.isfinite(self.t).all())
+        return bool(torch.isfinite(torch.stack([self.loss_d, self.loss_g])).all())
 
     def reduced(self, dd) -> "Stats":
         """Global stats over all processes (the same object when there is one)."""
         from .distributed import reduce_sums
 
-        return self if not dd.on else Stats(self.t.device, reduce_sums(self.t, dd).tolist())
+        return self if not dd.on else Stats(self.loss_d.device, reduce_sums(self.t, dd).tolist())
 
     def values(self) -> list[float]:
-        return self.t.tolist()
+        return torch.stack([self.loss_d, self.loss_g, self.correct]).tolist() + [float(c) for c in self.counts]
 
 
 def loss_alarms(m: dict, loss_name: str) -> list[str]:

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .clusters import auto_clusters, kmeans_labels
+from .cudagraph import graph_blockers, maybe_graphed
 from .checkpoint import latest_checkpoint, load_state_strict, prune_checkpoints, save_checkpoint
 from .config import Config, LossConfig, from_dict, to_dict, validate, with_overrides
 from .data import batches, load_train_data, steps_per_epoch
@@ -88,10 +89,12 @@ def make_step(cfg: Config, G, D, opt_g, opt_d, amp, device, dd: Dist = Dist()):
     z_dim, one_pass, D_plain = cfg.model.z_dim, cfg.model.d_norm != "batch", unwrap(D)
     clusters_of = unwrap(G).clusters_of if cfg.model.clusters else None
 
-    def gan_step(real, y, step: int, progress: float):
+    def gan_step(real, y, step: int, progress: float, z=None):
         view = lambda x: view_of(x, progress)  # noqa: E731 (augment + instance noise)
         do_g = (step + 1) % lc.n_critic == 0
-        z = shard(torch.randn(real.shape[0], z_dim, device=device), dd)  # the global batch's noise, our slice
+        if z is None:  # (a CUDA-graph replay draws z outside the graph, with this same call)
+            z = torch.randn(real.shape[0], z_dim, device=device)
+        z = shard(z, dd)  # the global batch's noise, our slice
         real, y = shard(real, dd), shard(y, dd)
         # the fake batch's labels: the real batch's digits (conditional), the clusters G reads
         # off z (--clusters), or None (unconditional)
@@ -104,7 +107,7 @@ def make_step(cfg: Config, G, D, opt_g, opt_d, amp, device, dd: Dist = Dist()):
         loss_g = g_step(D_plain, opt_g, loss, fake, y_fake, view, amp) if do_g else None
         return loss_d, correct, loss_g
 
-    def vae_step(real, y, step: int, progress: float):
+    def vae_step(real, y, step: int, progress: float, z=None):
         with amp():
             mu, logvar = D(real)
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
@@ -133,10 +136,12 @@ def make_optimizer(params, cfg: Config, lr: float, device: torch.device) -> torc
     params = list(params)
     if o.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=o.momentum)
+    # capturable on CUDA: its step count stays on the GPU, so the step can be a CUDA graph (cudagraph.py)
+    capturable = device.type == "cuda"
     try:  # fused Adam, one kernel for all parameters: +30% per MLP step on the CPU box (docs/performance.md)
-        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=True)
+        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=True, capturable=capturable)
     except (RuntimeError, TypeError):  # a device/torch without the fused kernel
-        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), foreach=True)
+        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), foreach=True, capturable=capturable)
 
 
 def sample_due(cfg: Config, epoch: int) -> bool:
@@ -204,7 +209,10 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
     check_config(cfg, dd, device)
     precision = resolve_precision(cfg.train.precision, device)
     setup_backends(device, cfg.train.deterministic)
-    log(f"Using device: {device} ({precision})" + (f", {dd.world} processes" if dd.on else ""))
+    graphs = "" if device.type != "cuda" else (
+        ", CUDA graphs" if not graph_blockers(cfg, device, dd.world) else ", eager steps (no CUDA graphs: "
+        + ", ".join(graph_blockers(cfg, device, dd.world)) + ")")
+    log(f"Using device: {device} ({precision}{graphs})" + (f", {dd.world} processes" if dd.on else ""))
 
     data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional)
     cfg = with_overrides(cfg, {"clusters": auto_clusters(cfg.model, len(data.images))})
@@ -290,9 +298,10 @@ def save_state(r: Run, name: str = "last.pt") -> None:
 def loop(r: Run, progress: bool) -> dict:
     """The epochs. Returns why it stopped: {} (done), {"budget": True} or {"signal": n}."""
     cfg, dd, device, monitor = r.cfg, r.dd, r.device, r.monitor
-    train_step = make_step(cfg, r.G, r.D, r.opt_g, r.opt_d, r.amp, device, dd)
     n_steps = steps_per_epoch(len(r.data), cfg.optim.batch_size)
     B = min(cfg.optim.batch_size, len(r.data))  # the global batch
+    train_step = maybe_graphed(make_step(cfg, r.G, r.D, r.opt_g, r.opt_d, r.amp, device, dd), cfg, device, dd.world,
+                               B, monitor.log)
     total_images = cfg.train.epochs * n_steps * B  # for annealing instance noise
     budget, stop, tick = cfg.train.time_budget, {}, Stats(device)
     handlers = install_stop_handlers(stop)

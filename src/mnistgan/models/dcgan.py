@@ -30,7 +30,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(z.shape[0], 2 * self.w, 7, 7)
-        if not _training_step(self):
+        if not _training_step(self, h):
             return self.net(h)
         # training (docs/performance.md, the "DCGAN training-only formulations" lever): the same
         # function, computed faster on CPU.
@@ -68,7 +68,7 @@ class DCGANDiscriminator(nn.Module):
 
     def trunk(self, x: torch.Tensor, nchw: bool = False) -> torch.Tensor:
         """The convolutions: (N, 1, 28, 28) -> (N, C, 7, 7); nchw: the result NCHW in memory."""
-        start, fast = 0, _training_step(self)
+        start, fast = 0, _training_step(self, x)
         if fast and x.shape[1] == 1 and x.requires_grad:
             # the G step (D's input needs a gradient): the first conv as im2col + matmul, whose input
             # gradient is 3x faster than oneDNN's for one input channel
@@ -97,10 +97,11 @@ class DCGANDiscriminator(nn.Module):
         return F.linear(h.permute(0, 2, 3, 1).reshape(N, -1), w, self.fc.bias).squeeze(1)
 
 
-def _training_step(m: nn.Module) -> bool:
-    """The fast formulations below are used only where they pay: training with gradients (not
-    sampling or export, which keep the plain modules)."""
-    return m.training and torch.is_grad_enabled()
+def _training_step(m: nn.Module, x: torch.Tensor) -> bool:
+    """The fast formulations below are used only where they pay: training with gradients on the
+    CPU (not sampling or export, which keep the plain modules; not CUDA, where cuDNN's kernels
+    are the fast ones and every extra kernel costs a launch)."""
+    return m.training and torch.is_grad_enabled() and x.device.type == "cpu"
 
 
 def conv_from_one(x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor:
