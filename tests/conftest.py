@@ -47,6 +47,20 @@ def run_cli(*args, cwd=None, check=True, env=None, timeout=600) -> subprocess.Co
     return proc
 
 
+def resume_from_epoch_1(full: Path, half: Path) -> subprocess.CompletedProcess:
+    """Copy the 2-epoch run `full` to `half` as it stood after epoch 1 (its epoch_001.pt the
+    newest checkpoint, no generator yet), and resume it there: `mnistgan train --resume half`."""
+    import shutil
+
+    shutil.copytree(full, half)
+    shutil.rmtree(half / "generator")
+    for name in ("last.pt", "epoch_002.pt"):
+        (half / "checkpoints" / name).unlink()
+    out = run_cli("train", "--resume", half, "--no-progress")
+    assert "Resuming" in out.stdout
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _offline_cache(tmp_path_factory, monkeypatch):
     """Tests never touch the network or the user's cache."""

@@ -1,6 +1,5 @@
 """Cluster-conditioning (--clusters K): k-means labels, G as a plain function of z, training and resume."""
 
-import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from mnistgan.config import ModelConfig
 from mnistgan.errors import MnistganError
 from mnistgan.models import build_discriminator, build_generator
 
-from conftest import TINY, make_dataset_dir, run_cli
+from conftest import TINY, make_dataset_dir, resume_from_epoch_1, run_cli
 
 
 def blobs(n_per: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,12 +91,8 @@ def test_cluster_run_trains_samples_and_resumes_bit_identically(tmp_path):
     assert "Clustered 64 images into 4 k-means clusters" in out.stdout
     # resume from the epoch-1 checkpoint: the cluster labels come from the checkpoint, the end is identical
     half = tmp_path / "half"
-    shutil.copytree(full, half)
-    shutil.rmtree(half / "generator")
-    for name in ("last.pt", "epoch_002.pt"):
-        (half / "checkpoints" / name).unlink()
-    out = run_cli("train", "--resume", half, "--no-progress")
-    assert "Resuming" in out.stdout and "Clustered" not in out.stdout
+    out = resume_from_epoch_1(full, half)
+    assert "Clustered" not in out.stdout
     a, b = load_checkpoint(full / "checkpoints" / "last.pt"), load_checkpoint(half / "checkpoints" / "last.pt")
     assert torch.equal(a["clusters"], b["clusters"]) and a["step"] == b["step"]
     for part in ("G", "D", "G_ema"):

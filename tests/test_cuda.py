@@ -5,7 +5,6 @@ with resume. Skipped where there is no GPU (CI); run on a GPU machine with
 from __future__ import annotations
 
 import copy
-import shutil
 
 import pytest
 import torch
@@ -17,7 +16,7 @@ from mnistgan.hardware import autocast_for
 from mnistgan.models import build_discriminator, build_generator
 from mnistgan.train import make_optimizer, make_step
 
-from conftest import TINY, make_dataset_dir, run_cli
+from conftest import TINY, make_dataset_dir, resume_from_epoch_1, run_cli
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -109,12 +108,7 @@ def test_cuda_run_uses_graphs_writes_everything_and_resumes(tmp_path):
     assert "Using device: cuda" in out.stdout and "CUDA graphs" in out.stdout
     assert (full / "generator").is_dir() and (full / "final_grid.png").exists()
     half = tmp_path / "half"
-    shutil.copytree(full, half)
-    shutil.rmtree(half / "generator")
-    for name in ("last.pt", "epoch_002.pt"):
-        (half / "checkpoints" / name).unlink()
-    out = run_cli("train", "--resume", half, "--no-progress")
-    assert "Resuming" in out.stdout
+    resume_from_epoch_1(full, half)
     a, b = load_checkpoint(full / "checkpoints" / "last.pt"), load_checkpoint(half / "checkpoints" / "last.pt")
     assert a["step"] == b["step"] == 32
     for name, t in a["G"].items():  # GPU kernels may sum in another order: close, not bit-identical
