@@ -72,12 +72,13 @@ def main() -> None:
         for r in pending:
             rows.append(r.get())
             print(json.dumps(rows[-1]), flush=True)
-    print(f"\n| setup | FID | IS | digits | KL | confident | precision | recall | images | train s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    device = f"CPU, {args.threads} thread{'s' * (args.threads > 1)}"
+    print(f"\n| setup | FID | IS | digits | KL | confident | precision | recall | images | wall time (training) | device |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['name']} | {r['fid']:.2f} | {r['inception_score']:.2f} | {r['classes_covered']} | "
               f"{r['kl_to_uniform']:.3f} | {100 * r['confident_share']:.1f}% | {r['precision']:.3f} | "
-              f"{r['recall']:.3f} | {r['images']:,} | {r['train_seconds']:.0f} |")
+              f"{r['recall']:.3f} | {r['images']:,} | {r['train_seconds']:.0f} s | {device} |")
     worst_recipe = max(r["fid"] for r in rows if not r["name"].startswith("textbook"))
     best_textbook = min((r["fid"] for r in rows if r["name"].startswith("textbook")), default=float("inf"))
     print(f"\nworst recipe FID {worst_recipe:.2f} vs best textbook FID {best_textbook:.2f}: "
