@@ -12,7 +12,7 @@ from conftest import run_cli
 
 # no BatchNorm (cannot sync on CPU), no dropout/augmentation (per-rank random masks), fp32
 ARGS = ["--epochs", "2", "--limit", "64", "--batch-size", "16", "--g-width", "4", "--d-width", "4", "--z-dim", "8",
-        "--g-norm", "layer", "--precision", "fp32", "--no-progress", "--log-every", "2"]
+        "--g-norm", "layer", "--precision", "fp32", "--no-progress", "--log-every", "2", "--device", "cpu"]
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
@@ -39,7 +39,26 @@ def test_distributed_refuses_cpu_batchnorm(tmp_path):
     env = {**os.environ, "MNISTGAN_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                            "-m", "mnistgan", "train", "--run-dir", str(tmp_path / "bn"), "--limit", "32",
-                           "--batch-size", "16", "--g-width", "4", "--d-width", "4", "--no-progress"],
+                           "--batch-size", "16", "--g-width", "4", "--d-width", "4", "--no-progress",
+                           "--device", "cpu"],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode != 0 and "SyncBatchNorm needs GPUs" in proc.stderr
     assert not (tmp_path / "bn").exists()
+
+
+def test_more_processes_than_gpus_is_one_clear_error(monkeypatch):
+    """torchrun --nproc-per-node 2 on a one-GPU machine: a line that says what to do, not a CUDA
+    'invalid device ordinal' from rank 1 (seen on the H200), and before joining the group."""
+    import pytest
+
+    from mnistgan.distributed import setup
+    from mnistgan.errors import MnistganError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(MnistganError, match=r"1 CUDA device\(s\): use --nproc-per-node 1 or fewer, or --device cpu"):
+        setup("auto")
+    assert not torch.distributed.is_initialized()

@@ -42,6 +42,10 @@ def setup(device_name: str) -> tuple[Dist, Optional[str]]:
         return Dist(), None
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     cuda = torch.cuda.is_available() and device_name in ("auto", "cuda") or device_name.startswith("cuda")
+    if cuda and local >= torch.cuda.device_count():  # say it before joining the group (else: a CUDA error)
+        raise MnistganError(f"torchrun started local process {local}, but this machine has "
+                            f"{torch.cuda.device_count()} CUDA device(s): use --nproc-per-node "
+                            f"{torch.cuda.device_count()} or fewer, or --device cpu (gloo)")
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo")
     if cuda:

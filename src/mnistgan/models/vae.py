@@ -38,7 +38,8 @@ def vae_losses(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: t
     """
     p = (x.float() + 1) / 2
     q = ((x_hat.float() + 1) / 2).clamp(1e-6, 1 - 1e-6)
-    recon = F.binary_cross_entropy(q, p, reduction="sum") / x.shape[0]
+    with torch.autocast(x.device.type, enabled=False):  # CUDA autocast refuses BCE on probabilities: fp32 here
+        recon = F.binary_cross_entropy(q, p, reduction="sum") / x.shape[0]
     mu, logvar = mu.float(), logvar.float()
     kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum() / x.shape[0]
     return recon, kl
