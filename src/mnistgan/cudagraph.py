@@ -6,10 +6,10 @@ Adam, G update with its fused Adam) and replaying it makes each step one launch
 (docs/performance.md, "CUDA graphs"). This follows PyTorch's whole-network capture recipe:
 a few eager warm-up steps on a side stream, `torch.cuda.graph` capture, then `replay()` with
 the batch and the noise copied into static input tensors. The noise z is drawn outside the
-graph with the same call the eager step makes, so a replayed step computes exactly what the
-eager step would (tests/test_cuda.py compares them).
+graph with the same call the eager step makes, so a replayed step computes what the eager step
+would, up to summation order (tests/test_cuda.py: losses within 1e-3 over 8 steps).
 
-Used only where it is exact and safe: one process (no DDP), a GAN (not the VAE), one G update
+Used only where the replay is the same computation: one process (no DDP), a GAN (not the VAE), one G update
 per D update, no instance noise (its strength changes every step), no gradient or R1 penalty
 (double backward), no dropout or DiffAugment... those draw random numbers inside the step,
 which a graph supports, but then replay and eager differ, so they stay eager for now. A
