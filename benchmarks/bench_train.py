@@ -4,13 +4,17 @@ For each model family it prints images/s through one D update and one G update, 
 mnistgan's FLOPs per image (counted by torch.utils.flop_counter on one real step), its achieved
 FLOP/s, and that as a share of the fp32 and bf16 matmul peaks measured in this same run.
 
-    python benchmarks/bench_train.py [--seconds 20] [--batch-size 64] [--clusters K]
+    python benchmarks/bench_train.py [--seconds 20] [--batch-size 64] [--clusters K] [--repeats N]
+
+--repeats N alternates the two loops N times and reports the medians (this machine's throughput
+swings by 15% between back-to-back runs of the same code), each run's numbers listed below.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 
 import torch
@@ -64,6 +68,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="training time per measurement")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--models", default="dcgan,mlp")
+    p.add_argument("--repeats", type=int, default=1, help="alternating runs of both loops; medians reported")
     p.add_argument("--clusters", type=int, default=None,
                    help="--clusters K for mnistgan's runs and its FLOP count (default: mnistgan's own default)")
     args = p.parse_args()
@@ -77,12 +82,18 @@ def main() -> None:
              f"{'GFLOP/s':>8} {'% fp32 pk':>9} {'% bf16 pk':>9}"
     print(header)
     for model in args.models.split(","):
-        tb = train_textbook(PAIRS[model], args.seconds)["images_per_s"]
-        ours = mnistgan_throughput(model, args.batch_size, args.seconds, extra)
+        tbs, ourss = [], []
+        for _ in range(args.repeats):
+            tbs.append(train_textbook(PAIRS[model], args.seconds)["images_per_s"])
+            ourss.append(mnistgan_throughput(model, args.batch_size, args.seconds, extra))
+        tb, ours = statistics.median(tbs), statistics.median(ourss)
         fpi = flops_per_image(model, args.batch_size, precision, extra)
         achieved = fpi * ours
         print(f"{model:6} {tb:15,.0f} {ours:15,.0f} {ours / tb:6.2f} {fpi / 1e6:10.1f} {achieved / 1e9:8.1f} "
               f"{100 * achieved / peak32:8.1f}% {100 * achieved / peak16:8.1f}%", flush=True)
+        if args.repeats > 1:
+            print(f"{'':6} runs: textbook {', '.join(f'{x:,.0f}' for x in tbs)}; "
+                  f"mnistgan {', '.join(f'{x:,.0f}' for x in ourss)}", flush=True)
 
 
 if __name__ == "__main__":
