@@ -28,7 +28,7 @@ from .config import Config
 def graph_blockers(cfg: Config, device: torch.device, world: int) -> list[str]:
     """Why the step cannot be captured (empty: it can)."""
     m, lc = cfg.model, cfg.loss
-    why = [reason for reason, bad in [
+    return [reason for reason, bad in [
         ("not on CUDA", device.type != "cuda"),
         ("--no-cuda-graphs", not cfg.train.cuda_graphs),
         ("several processes (DDP)", world > 1),
@@ -39,7 +39,6 @@ def graph_blockers(cfg: Config, device: torch.device, world: int) -> list[str]:
         ("--dropout / --diffaug (random numbers inside the step)", m.dropout > 0 or bool(lc.diffaug)),
         ("--deterministic", cfg.train.deterministic),
     ] if bad]
-    return why
 
 
 class GraphedStep:

@@ -65,7 +65,7 @@ class Stats:
         return self if not dd.on else Stats(self.loss_d.device, reduce_sums(self.t, dd).tolist())
 
     def values(self) -> list[float]:
-        return torch.stack([self.loss_d, self.loss_g, self.correct]).tolist() + [float(c) for c in self.counts]
+        return self.t.tolist()
 
 
 def loss_alarms(m: dict, loss_name: str) -> list[str]:

@@ -209,9 +209,9 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
     check_config(cfg, dd, device)
     precision = resolve_precision(cfg.train.precision, device)
     setup_backends(device, cfg.train.deterministic)
+    why_eager = graph_blockers(cfg, device, dd.world)
     graphs = "" if device.type != "cuda" else (
-        ", CUDA graphs" if not graph_blockers(cfg, device, dd.world) else ", eager steps (no CUDA graphs: "
-        + ", ".join(graph_blockers(cfg, device, dd.world)) + ")")
+        f", eager steps (no CUDA graphs: {', '.join(why_eager)})" if why_eager else ", CUDA graphs")
     log(f"Using device: {device} ({precision}{graphs})" + (f", {dd.world} processes" if dd.on else ""))
 
     data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional)
