@@ -8,6 +8,8 @@ FLOP/s, and that as a share of the fp32 and bf16 matmul peaks measured in this s
 
 --repeats N alternates the two loops N times and reports the medians (this machine's throughput
 swings by 15% between back-to-back runs of the same code), each run's numbers listed below.
+Every measurement runs in a fresh Python process, as a user runs either script: nothing one loop
+sets up (mnistgan's allocator and thread settings, say) carries over into the other.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 
 import torch
@@ -63,6 +67,26 @@ def flops_per_image(model: str, batch_size: int, precision: str, extra: dict) ->
     return counter.get_total_flops() / batch_size
 
 
+def in_fresh_process(loop: str, model: str, args) -> dict:
+    """One loop's measurement, by this script run as `--worker LOOP` in a new process."""
+    cmd = [sys.executable, __file__, "--worker", loop, "--models", model, "--seconds", str(args.seconds),
+           "--batch-size", str(args.batch_size)] + ([] if args.clusters is None else ["--clusters", str(args.clusters)])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def worker(loop: str, model: str, args, extra: dict) -> None:
+    """Prints {"images_per_s": ...}; mnistgan's run adds the matmul peaks measured right after it,
+    in the same process (this machine's speed drifts by 10-15% over minutes, so a peak measured
+    at another time would move the share of the peak by as much)."""
+    if loop == "textbook":
+        result = {"images_per_s": train_textbook(PAIRS[model], args.seconds, batch_size=args.batch_size)["images_per_s"]}
+    else:
+        result = {"images_per_s": mnistgan_throughput(model, args.batch_size, args.seconds, extra),
+                  "peak32": matmul_peak(torch.float32, seconds=1.5), "peak16": matmul_peak(torch.bfloat16, seconds=1.5)}
+    print(json.dumps(result))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=20.0, help="training time per measurement")
@@ -71,29 +95,34 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1, help="alternating runs of both loops; medians reported")
     p.add_argument("--clusters", type=int, default=None,
                    help="--clusters K for mnistgan's runs and its FLOP count (default: mnistgan's own default)")
+    p.add_argument("--worker", choices=["textbook", "mnistgan"], help=argparse.SUPPRESS)
     args = p.parse_args()
     extra = {} if args.clusters is None else {"clusters": args.clusters}
+    if args.worker:
+        return worker(args.worker, args.models, args, extra)
     precision = resolve_precision("auto", torch.device("cpu"))
     print(f"machine: {machine()}")
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"matmul peak (2048^2, measured now): fp32 {peak32 / 1e9:.0f} GFLOP/s, bf16 {peak16 / 1e9:.0f} GFLOP/s")
-    print(f"mnistgan precision: {precision}; batch size {args.batch_size} for both loops\n")
+    print(f"mnistgan precision: {precision}; batch size {args.batch_size} for both loops; each run in a fresh process")
+    print("matmul peaks (2048^2) measured after each mnistgan run, in its process; medians over the runs\n")
     header = f"{'model':6} {'textbook img/s':>15} {'mnistgan img/s':>15} {'ratio':>6} {'MFLOP/img':>10} " \
              f"{'GFLOP/s':>8} {'% fp32 pk':>9} {'% bf16 pk':>9}"
     print(header)
     for model in args.models.split(","):
-        tbs, ourss = [], []
+        runs = []
         for _ in range(args.repeats):
-            tbs.append(train_textbook(PAIRS[model], args.seconds)["images_per_s"])
-            ourss.append(mnistgan_throughput(model, args.batch_size, args.seconds, extra))
-        tb, ours = statistics.median(tbs), statistics.median(ourss)
+            runs.append((in_fresh_process("textbook", model, args), in_fresh_process("mnistgan", model, args)))
         fpi = flops_per_image(model, args.batch_size, precision, extra)
-        achieved = fpi * ours
-        print(f"{model:6} {tb:15,.0f} {ours:15,.0f} {ours / tb:6.2f} {fpi / 1e6:10.1f} {achieved / 1e9:8.1f} "
-              f"{100 * achieved / peak32:8.1f}% {100 * achieved / peak16:8.1f}%", flush=True)
-        if args.repeats > 1:
-            print(f"{'':6} runs: textbook {', '.join(f'{x:,.0f}' for x in tbs)}; "
-                  f"mnistgan {', '.join(f'{x:,.0f}' for x in ourss)}", flush=True)
+        tb = statistics.median(t["images_per_s"] for t, _ in runs)
+        ours = statistics.median(m["images_per_s"] for _, m in runs)
+        pct32 = statistics.median(100 * fpi * m["images_per_s"] / m["peak32"] for _, m in runs)
+        pct16 = statistics.median(100 * fpi * m["images_per_s"] / m["peak16"] for _, m in runs)
+        print(f"{model:6} {tb:15,.0f} {ours:15,.0f} {ours / tb:6.2f} {fpi / 1e6:10.1f} {fpi * ours / 1e9:8.1f} "
+              f"{pct32:8.1f}% {pct16:8.1f}%", flush=True)
+        for i, (t, m) in enumerate(runs, 1):
+            print(f"{'':6} run {i}: textbook {t['images_per_s']:,.0f}, mnistgan {m['images_per_s']:,.0f} img/s "
+                  f"(ratio {m['images_per_s'] / t['images_per_s']:.2f}); peaks fp32 {m['peak32'] / 1e9:.0f}, "
+                  f"bf16 {m['peak16'] / 1e9:.0f} GFLOP/s ({100 * fpi * m['images_per_s'] / m['peak16']:.1f}% of bf16)",
+                  flush=True)
 
 
 if __name__ == "__main__":

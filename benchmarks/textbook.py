@@ -2,7 +2,9 @@
 
 torchvision MNIST + ToTensor/Normalize + DataLoader(shuffle) in fp32, Sigmoid + BCELoss,
 Adam 2e-4 (betas 0.5, 0.999), a fresh G forward for the G step, D's weights not frozen.
-The architectures are mnistgan's own registry models so that a comparison isolates the loop.
+The architectures are mnistgan's own registry models, run as course code runs them (`course_model`:
+the same layers in a plain nn.Sequential, torch's nn.Dropout), so that a comparison isolates
+what mnistgan adds: its loop and its training-only formulations of the same functions.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from torch import nn
 from mnistgan.config import ModelConfig
 from mnistgan.data import bundled_dir
 from mnistgan.models import build_discriminator, build_generator
+from mnistgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from mnistgan.models.mlp import MLPDiscriminator, MLPGenerator
 
 # the course setups, named like mnistgan's presets
 SETUPS = {
@@ -55,17 +59,35 @@ def loader(batch_size: int) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True)
 
 
+def course_model(model: nn.Module) -> nn.Sequential:
+    """An unconditional registry G or D as course code writes it: the same layer objects (the same
+    parameters, the same function) in one nn.Sequential with torch's nn.Dropout, without
+    mnistgan's training-only formulations (models/dcgan.py, models/dropout.py)."""
+    net = model.net  # the Unconditional wrapper's model
+    if isinstance(net, MLPGenerator):
+        layers = list(net.net) + [nn.Unflatten(1, (1, 28, 28))]
+    elif isinstance(net, DCGANGenerator):
+        layers = [net.fc, nn.Unflatten(1, (2 * net.w, 7, 7))] + list(net.net)
+    elif isinstance(net, MLPDiscriminator):
+        layers = [nn.Flatten()] + list(net.net) + [net.fc, nn.Flatten(0)]
+    elif isinstance(net, DCGANDiscriminator):
+        layers = list(net.net) + [nn.Flatten(), net.fc, nn.Flatten(0)]
+    else:
+        raise TypeError(f"no course form of {type(net).__name__}")
+    return nn.Sequential(*[nn.Dropout(m.p) if isinstance(m, nn.Dropout) else m for m in layers])
+
+
 def train_textbook(setup: str, seconds: float, seed: int = 0,
                    on_tick: Optional[Callable[[nn.Module, float, int], None]] = None,
-                   tick_every: float = 60.0) -> dict:
+                   tick_every: float = 60.0, batch_size: Optional[int] = None) -> dict:
     """Train for `seconds` of wall time; call on_tick(G, elapsed, images) every tick_every seconds.
 
     Returns {"images": N, "seconds": T, "images_per_s": N/T, "G": G}. Time spent in on_tick
-    (evaluation) is not counted as training time.
+    (evaluation) is not counted as training time. batch_size: the setup's own unless given.
     """
     s = SETUPS[setup]
     torch.manual_seed(seed)
-    G, D = build_generator(s["model"]), build_discriminator(s["model"])
+    G, D = course_model(build_generator(s["model"])), course_model(build_discriminator(s["model"]))
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce, sig = nn.BCELoss(), nn.Sigmoid()
@@ -73,7 +95,7 @@ def train_textbook(setup: str, seconds: float, seed: int = 0,
     images, train_time, next_tick, step = 0, 0.0, tick_every, 0
     t0 = time.monotonic()
     while train_time < seconds:
-        for real, _ in loader(s["batch_size"]):
+        for real, _ in loader(batch_size or s["batch_size"]):
             b = real.shape[0]
             ones, zeros = torch.ones(b), torch.zeros(b)
             # --- D step

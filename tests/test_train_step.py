@@ -39,6 +39,17 @@ def test_dropout_is_torch_dropout_with_another_mask(dtype):
     assert Dropout(0.3).state_dict() == {} and isinstance(drop, torch.nn.Dropout)
 
 
+def test_dropout_mask_uses_every_16_bit_lane_uniformly():
+    """Each int64 draw feeds four elements; a draw with a fixed sign bit (torch's default
+    random_() range) would keep every fourth element far more often than the others."""
+    from mnistgan.models.dropout import keep_mask
+
+    torch.manual_seed(0)
+    for keep in (0.5, 0.7, 0.1):
+        lanes = keep_mask(torch.Size([40_000, 4]), keep, torch.device("cpu")).float().mean(0)
+        assert (lanes - keep).abs().max() < 0.01  # sd 0.0025 per lane
+
+
 def test_dropout_follows_the_torch_seed():
     x = torch.ones(64, 256)
     torch.manual_seed(3)

@@ -1,10 +1,13 @@
 """Dropout with a faster mask on CPU, numerically the same as torch's dropout.
 
 torch's CPU dropout draws its mask with `bernoulli_`, a serial kernel (~7.5 ns per element
-on the CPU box; MKL's vectorised path is used on Intel CPUs only). Comparing `torch.rand`
-(~2.2 ns per element) with 1 - p gives a mask with the same distribution, and the rest is
-torch's own arithmetic: noise = mask / (1 - p) in the input's dtype, output = input * noise.
-+10% per MLP training step (dropout 0.3), docs/performance.md.
+on the CPU box; MKL's vectorised path is used on Intel CPUs only), and `torch.rand` is not fast
+either (~2 ns: one 32-bit draw of the serial Mersenne Twister per element). Here each element
+takes 16 random bits: the four int16 lanes of full-range int64 draws, compared with a threshold,
+so that an element is kept with probability round(65536 (1 - p)) / 65536 (within 2^-17 of 1 - p).
+The rest is torch's own arithmetic: noise = mask / (1 - p) in the input's dtype, output =
+input * noise. docs/performance.md: rand instead of bernoulli_ +10% per MLP training step
+(dropout 0.3); 16-bit lanes instead of rand another +10% (6,391 -> 7,014 img/s).
 """
 
 from __future__ import annotations
@@ -23,5 +26,16 @@ class Dropout(nn.Dropout):
         if self.p >= 1 or self.inplace:
             return F.dropout(x, self.p, True, self.inplace)
         keep = 1.0 - self.p
-        noise = (torch.rand(x.shape, device=x.device) < keep).to(x.dtype).div_(keep)
+        noise = keep_mask(x.shape, keep, x.device).to(x.dtype).div_(keep)
         return x * noise
+
+
+def keep_mask(shape: torch.Size, keep: float, device: torch.device) -> torch.Tensor:
+    """Bernoulli(keep) booleans of `shape`. On CPU from 16 random bits each (four per int64 draw
+    of torch's serial generator), keep rounded to a multiple of 2^-16; elsewhere (CUDA's
+    generator is parallel) torch.rand's, as verified on the GPU."""
+    if torch.device(device).type != "cpu":
+        return torch.rand(shape, device=device) < keep
+    n = shape.numel()
+    lanes = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2**63, None).view(torch.int16)
+    return lanes[:n].view(shape) < round(keep * 65536) - 32768
