@@ -85,7 +85,8 @@ def _rel(a, b):
 def test_dcgan_fast_training_path_matches_the_modules(variant, channels_last, monkeypatch):
     """The training-only formulations (im2col first conv of D, matmul + fold last conv of G, NHWC
     linear of D, NHWC G trunk) compute the same function and gradients as the plain modules:
-    fp32 within 1e-5 (relative); under bf16 autocast no further from fp32 than the plain path is."""
+    fp32 within 1e-5 (relative); under bf16 autocast, over four batches, no further from fp32
+    than the plain path is (x 1.5 + 2e-3)."""
     from mnistgan.config import ModelConfig
     from mnistgan.models import build_discriminator, build_generator
 
@@ -94,15 +95,23 @@ def test_dcgan_fast_training_path_matches_the_modules(variant, channels_last, mo
     G, D = build_generator(cfg), build_discriminator(cfg)
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    z = torch.randn(12, cfg.z_dim)
-    # fresh copies per run: spectral norm's power iteration updates its vectors in training mode
-    ref = _dcgan_step(copy.deepcopy(G), copy.deepcopy(D), z, fast=False, amp=False, monkeypatch=monkeypatch)
-    results = {(fast, amp): _dcgan_step(copy.deepcopy(G), copy.deepcopy(D), z, fast, amp, monkeypatch)
-               for fast in (False, True) for amp in (False, True)}
-    for a, r in zip(results[True, False], ref):
-        assert _rel(a, r) < 1e-5
-    for fast_bf16, plain_bf16, r in zip(results[True, True], results[False, True], ref):
-        assert _rel(fast_bf16, r) <= 1.5 * _rel(plain_bf16, r) + 2e-3
+    # bf16 errors are compared over several batches: a single-element gradient (G's last bias:
+    # a sum of per-pixel terms that nearly cancel) has an error that swings 3x from batch to batch
+    sq = {}  # (fast, amp) -> per-tensor summed squared errors; "ref" -> summed squared norms
+    for _ in range(4):
+        z = torch.randn(12, cfg.z_dim)
+        # fresh copies per run: spectral norm's power iteration updates its vectors in training mode
+        ref = _dcgan_step(copy.deepcopy(G), copy.deepcopy(D), z, fast=False, amp=False, monkeypatch=monkeypatch)
+        sq["ref"] = [a + r.float().pow(2).sum() for a, r in zip(sq.get("ref", [0] * len(ref)), ref)]
+        for fast in (False, True):
+            for amp in (False, True):
+                res = _dcgan_step(copy.deepcopy(G), copy.deepcopy(D), z, fast, amp, monkeypatch)
+                sq[fast, amp] = [a + (x.float() - r.float()).pow(2).sum()
+                                 for a, x, r in zip(sq.get((fast, amp), [0] * len(ref)), res, ref)]
+    rel = {k: [(e / n.clamp_min(1e-24)).sqrt().item() for e, n in zip(v, sq["ref"])] for k, v in sq.items() if k != "ref"}
+    assert max(rel[True, False]) < 1e-5
+    for fast_bf16, plain_bf16 in zip(rel[True, True], rel[False, True]):
+        assert fast_bf16 <= 1.5 * plain_bf16 + 2e-3
 
 
 def test_dcgan_fast_path_is_off_for_sampling_and_export():
