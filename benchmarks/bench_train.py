@@ -71,7 +71,7 @@ def in_fresh_process(loop: str, model: str, args) -> dict:
     """One loop's measurement, by this script run as `--worker LOOP` in a new process."""
     cmd = [sys.executable, __file__, "--worker", loop, "--models", model, "--seconds", str(args.seconds),
            "--batch-size", str(args.batch_size)] + ([] if args.clusters is None else ["--clusters", str(args.clusters)])
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout  # stderr: shown
     return json.loads(out.strip().splitlines()[-1])
 
 

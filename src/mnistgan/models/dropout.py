@@ -1,4 +1,4 @@
-"""Dropout with a faster mask on CPU, numerically the same as torch's dropout.
+"""Dropout with a faster mask on CPU: torch's arithmetic, the keep probability within 2^-17.
 
 torch's CPU dropout draws its mask with `bernoulli_`, a serial kernel (~7.5 ns per element
 on the CPU box; MKL's vectorised path is used on Intel CPUs only), and `torch.rand` is not fast
