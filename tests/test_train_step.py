@@ -75,6 +75,10 @@ def _dcgan_step(G, D, z, fast: bool, amp: bool, monkeypatch):
     return [x.detach().float(), out.detach()] + [p.grad.clone() for p in list(G.parameters()) + list(D.parameters())]
 
 
+def _accumulate(sums: dict, key, values: list) -> None:
+    sums[key] = [a + v for a, v in zip(sums[key], values)] if key in sums else values
+
+
 @pytest.mark.parametrize("variant", [{}, {"d_norm": "spectral", "d_depth": 3, "g_norm": "none"}, {"clusters": 5},
                                      {"clusters": 5, "dropout": 0.0, "d_norm": "layer"}])
 @pytest.mark.parametrize("channels_last", [True, False])
@@ -93,16 +97,15 @@ def test_dcgan_fast_training_path_matches_the_modules(variant, channels_last, mo
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     # bf16 errors are compared over several batches: a single-element gradient (G's last bias:
     # a sum of per-pixel terms that nearly cancel) has an error that swings 3x from batch to batch
-    sq = {}  # (fast, amp) -> per-tensor summed squared errors; "ref" -> summed squared norms
+    sq = {}  # (fast, amp) -> per-tensor squared errors summed over the batches; "ref" -> squared norms
     for _ in range(4):
         z = torch.randn(12, cfg.z_dim)
         # fresh copies per run: spectral norm's power iteration updates its vectors in training mode
         ref = _dcgan_step(copy.deepcopy(G), copy.deepcopy(D), z, fast=False, amp=False, monkeypatch=monkeypatch)
-        sq["ref"] = [a + r.float().pow(2).sum() for a, r in zip(sq.get("ref", [0] * len(ref)), ref)]
+        _accumulate(sq, "ref", [r.float().pow(2).sum() for r in ref])
         for fast, amp in ((True, False), (False, True), (True, True)):
             res = _dcgan_step(copy.deepcopy(G), copy.deepcopy(D), z, fast, amp, monkeypatch)
-            sq[fast, amp] = [a + (x.float() - r.float()).pow(2).sum()
-                             for a, x, r in zip(sq.get((fast, amp), [0] * len(ref)), res, ref)]
+            _accumulate(sq, (fast, amp), [(x.float() - r.float()).pow(2).sum() for x, r in zip(res, ref)])
     rel = {k: [(e / n.clamp_min(1e-24)).sqrt().item() for e, n in zip(v, sq["ref"])] for k, v in sq.items() if k != "ref"}
     assert max(rel[True, False]) < 1e-5
     for fast_bf16, plain_bf16 in zip(rel[True, True], rel[False, True]):

@@ -34,7 +34,7 @@ def keep_mask(shape: torch.Size, keep: float, device: torch.device) -> torch.Ten
     """Bernoulli(keep) booleans of `shape`. On CPU from 16 random bits each (four per int64 draw
     of torch's serial generator), keep rounded to a multiple of 2^-16; elsewhere (CUDA's
     generator is parallel) torch.rand's, as verified on the GPU."""
-    if torch.device(device).type != "cpu":
+    if device.type != "cpu":
         return torch.rand(shape, device=device) < keep
     n = shape.numel()
     lanes = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2**63, None).view(torch.int16)
