@@ -83,8 +83,8 @@ def _accumulate(sums: dict, key, values: list) -> None:
                                      {"clusters": 5, "dropout": 0.0, "d_norm": "layer"}])
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_dcgan_fast_training_path_matches_the_modules(variant, channels_last, monkeypatch):
-    """The training-only formulations (im2col first conv of D, matmul + fold last conv of G, NHWC
-    linear of D, NHWC G trunk) compute the same function and gradients as the plain modules:
+    """The training-only formulations (D's first conv on the input's space-to-depth, G's last
+    transposed conv as a 4-channel conv + pixel shuffle, NHWC linear of D, NHWC G trunk) compute the same function and gradients as the plain modules:
     fp32 within 1e-5 (relative); under bf16 autocast, over four batches, no further from fp32
     than the plain path is (x 1.5 + 2e-3)."""
     from mnistgan.config import ModelConfig
@@ -110,6 +110,42 @@ def test_dcgan_fast_training_path_matches_the_modules(variant, channels_last, mo
     assert max(rel[True, False]) < 1e-5
     for fast_bf16, plain_bf16 in zip(rel[True, True], rel[False, True]):
         assert fast_bf16 <= 1.5 * plain_bf16 + 2e-3
+
+
+@pytest.mark.parametrize("penalty", ["gp", "r1"])
+def test_dcgan_fast_path_penalties_match_the_modules(penalty, monkeypatch):
+    """WGAN-GP and R1 differentiate D's input gradient again (double backward), here through the
+    fast formulation of D's first conv: the penalty and D's parameter gradients match the plain
+    modules' in fp32."""
+    import mnistgan.models.dcgan as dcgan
+
+    from mnistgan.config import ModelConfig
+    from mnistgan.losses import gradient_penalty, r1_penalty
+    from mnistgan.models import build_discriminator
+
+    torch.manual_seed(0)
+    D = build_discriminator(ModelConfig(model="dcgan", d_width=8, d_norm="layer", dropout=0.0))
+    D = D.to(memory_format=torch.channels_last)
+    real, fake = torch.rand(6, 1, 28, 28) * 2 - 1, torch.rand(6, 1, 28, 28) * 2 - 1
+
+    def penalty_and_grads(fast: bool):
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(dcgan, "_training_step", lambda module, x: False)
+            D.zero_grad(set_to_none=True)
+            torch.manual_seed(1)  # the same interpolation weights
+            if penalty == "gp":
+                value = gradient_penalty(D, real, fake)
+            else:
+                x = real.clone().requires_grad_(True)
+                value = r1_penalty(D(x), x)
+            value.backward()
+        return [value.detach()] + [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in D.parameters()]
+
+    fast, plain = penalty_and_grads(True), penalty_and_grads(False)
+    assert plain[0] > 0 and any(g.abs().sum() > 0 for g in plain[1:])
+    for a, b in zip(fast, plain):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * b.abs().max().item())
 
 
 def test_dcgan_fast_path_is_off_for_sampling_and_export():
