@@ -59,7 +59,7 @@ def test_label_smoothing_and_r1():
 
 
 def test_ema_update_arithmetic():
-    from mnistgan.train import ema_update
+    from mnistgan.train import EMA
 
     G = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
     G_ema = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
@@ -69,10 +69,11 @@ def test_ema_update_arithmetic():
         for p in G_ema.parameters():
             p.fill_(0.0)
         G[1].running_mean.fill_(3.0)
+    ema = EMA(G_ema, G)  # the lists are taken once: later updates must still see the same tensors
     # late (n = 100000): min(0.999, 100001/100010) = 0.999, so ema = 0.999 * 0 + 0.001 * 1
-    ema_update(G_ema, G, 0.999, 100_000)
+    ema.update(0.999, 100_000)
     assert all(torch.allclose(p, torch.full_like(p, 0.001)) for p in G_ema.parameters())
     # early on the warm-up decay (1 + n) / (10 + n) = 0.1 at n = 0: ema = 0.1 * 0.001 + 0.9 * 1
-    ema_update(G_ema, G, 0.999, 0)
+    ema.update(0.999, 0)
     assert all(torch.allclose(p, torch.full_like(p, 0.1 * 0.001 + 0.9)) for p in G_ema.parameters())
     assert torch.equal(G_ema[1].running_mean, G[1].running_mean)  # buffers are copied, not averaged

@@ -84,9 +84,9 @@ def _accumulate(sums: dict, key, values: list) -> None:
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_dcgan_fast_training_path_matches_the_modules(variant, channels_last, monkeypatch):
     """The training-only formulations (D's first conv on the input's space-to-depth, G's last
-    transposed conv as a 4-channel conv + pixel shuffle, NHWC linear of D, NHWC G trunk) compute the same function and gradients as the plain modules:
-    fp32 within 1e-5 (relative); under bf16 autocast, over four batches, no further from fp32
-    than the plain path is (x 1.5 + 2e-3)."""
+    transposed conv as a 4-channel conv + pixel shuffle, NHWC linear of D, NHWC G trunk) compute
+    the same function and gradients as the plain modules: fp32 within 1e-5 (relative); under
+    bf16 autocast, over four batches, no further from fp32 than the plain path is (x 1.5 + 2e-3)."""
     from mnistgan.config import ModelConfig
     from mnistgan.models import build_discriminator, build_generator
 

@@ -145,11 +145,6 @@ class EMA:
             b_ema.copy_(b)
 
 
-def ema_update(G_ema, G, decay: float, n_updates: int) -> None:
-    """One EMA update (EMA above, with the lists taken now)."""
-    EMA(G_ema, G).update(decay, n_updates)
-
-
 def make_optimizer(params, cfg: Config, lr: float, device: torch.device) -> torch.optim.Optimizer:
     o = cfg.optim
     params = list(params)
