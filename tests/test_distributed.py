@@ -10,7 +10,8 @@ from mnistgan.checkpoint import load_checkpoint
 
 from conftest import run_cli
 
-# no BatchNorm (cannot sync on CPU), no dropout/augmentation (a rank's masks cover its slice only), fp32
+# no BatchNorm (cannot sync on CPU), no dropout/augmentation (a rank keeps its rows of a global draw: the same
+# distribution as one process, not its numbers), fp32
 ARGS = ["--epochs", "2", "--limit", "64", "--batch-size", "16", "--g-width", "4", "--d-width", "4", "--z-dim", "8",
         "--g-norm", "layer", "--precision", "fp32", "--no-progress", "--log-every", "2", "--device", "cpu"]
 
@@ -76,7 +77,8 @@ def _torchrun(*args) -> subprocess.CompletedProcess:
 def test_torchrun_resume_continues_every_rank_exactly(tmp_path):
     """A torchrun run stopped after epoch 1 and resumed with torchrun ends bit-identical to the
     uninterrupted one, dropout included (the checkpoint holds rank 0's generator state; every rank
-    seeds alike and draws alike - the global batch's noise, same-shaped masks - so it is every rank's)."""
+    seeds alike and draws alike - the global batch's noise and per-sample draws, `sample_rows` -
+    so it is every rank's)."""
     args = [*ARGS[2:], "--dropout", "0.3"]  # ARGS without its "--epochs 2"
     _torchrun("--run-dir", tmp_path / "whole", "--epochs", "2", *args)
     _torchrun("--run-dir", tmp_path / "part", "--epochs", "1", *args)
@@ -123,3 +125,42 @@ def test_torchrun_interrupted_mid_epoch_resumes_exactly(tmp_path):
     for name in ("G", "D", "G_ema"):
         for key, t in whole[name].items():
             assert torch.equal(t, part[name][key]), f"{name}.{key} differs after the resume"
+
+
+def _draws(monkeypatch, rows):
+    """A dropout mask, DiffAugment and instance noise on 6 images, as rank `rows` = (rank, world)
+    draws them from seed 0, and the generator state after."""
+    import mnistgan.distributed as D
+    from mnistgan.augment import d_view
+    from mnistgan.config import LossConfig
+    from mnistgan.models.dropout import Dropout
+
+    monkeypatch.setattr(D, "_rows", rows)
+    torch.manual_seed(0)
+    x = torch.rand(6, 1, 28, 28) * 2 - 1
+    view = d_view(LossConfig(diffaug="translation,cutout", instance_noise=0.2))
+    out = [Dropout(0.5)(torch.ones(6, 40)), view(x, 0.0)]
+    return out, torch.get_rng_state()
+
+
+def test_ranks_draw_independent_per_sample_randomness_in_step(monkeypatch):
+    """Under torchrun each rank's dropout masks, augmentations and instance noise differ from the
+    other ranks' (as the samples of one process do), while every rank's generator ends in the same
+    state (the global noise stays common; the checkpoint's generator state is every rank's).
+    One process draws exactly what it drew before."""
+    rank0, state0 = _draws(monkeypatch, (0, 2))
+    rank1, state1 = _draws(monkeypatch, (1, 2))
+    assert torch.equal(state0, state1)
+    for a, b in zip(rank0, rank1):
+        assert not torch.equal(a, b)
+    # one process: the plain draw (the dropout mask: keep_mask's, as before)
+    single, _ = _draws(monkeypatch, (0, 1))
+    from mnistgan.distributed import sample_rows
+    from mnistgan.models.dropout import keep_mask
+
+    torch.manual_seed(0)
+    torch.rand(6, 1, 28, 28)
+    assert torch.equal(single[0], keep_mask(torch.Size((6, 40)), 0.5, torch.device("cpu")).float() / 0.5)
+    assert torch.equal(sample_rows(4, torch.arange), torch.arange(4))
+    monkeypatch.setattr("mnistgan.distributed._rows", (2, 3))
+    assert torch.equal(sample_rows(4, torch.arange), torch.arange(8, 12))  # rank 2's rows of 12

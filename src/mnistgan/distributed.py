@@ -4,7 +4,10 @@
 WORLD_SIZE and LOCAL_RANK from the environment. Every rank draws the *global* batch's noise
 from the same RNG stream and trains on its slice of the global batch, and DDP averages the
 gradients, so K processes follow the single-process run with the same global batch (up to
-float summation order). Rank 0 alone writes the run directory.
+float summation order). Per-sample random draws (dropout masks, DiffAugment offsets, instance
+noise) are made for the global batch too, each rank keeping its rows (`sample_rows`): the ranks'
+samples get independent draws and their generators stay in step. Rank 0 alone writes the run
+directory.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as dist
@@ -35,6 +38,23 @@ class Dist:
         return self.world > 1
 
 
+# (rank, world) of this process, for `sample_rows`; (0, 1) outside torchrun
+_rows = (0, 1)
+
+
+def sample_rows(n: int, draw: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    """Per-sample random numbers for this rank's n rows of a sharded batch; draw(m) makes m rows.
+
+    Under torchrun every rank draws them for world * n rows and keeps its own slice: the same
+    draw on every rank keeps their generators in step (the global noise stays common, the
+    checkpoint's generator state is every rank's), and the slices differ, so no two ranks' samples
+    share a dropout mask or an augmentation. One process: draw(n), unchanged."""
+    rank, world = _rows
+    if world == 1:
+        return draw(n)
+    return draw(world * n)[rank * n:(rank + 1) * n]
+
+
 def setup(device_name: str) -> tuple[Dist, Optional[str]]:
     """Join the process group when started by torchrun; returns (Dist, device override)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -48,6 +68,8 @@ def setup(device_name: str) -> tuple[Dist, Optional[str]]:
                             f"{torch.cuda.device_count()} or fewer, or --device cpu (gloo)")
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo")
+    global _rows
+    _rows = (rank, world)
     if cuda:
         torch.cuda.set_device(local)
         return Dist(rank, world, local), f"cuda:{local}"
@@ -124,5 +146,7 @@ def barrier(d: Dist) -> None:
 
 
 def teardown(d: Dist) -> None:
+    global _rows
+    _rows = (0, 1)
     if d.on and dist.is_initialized():
         dist.destroy_process_group()

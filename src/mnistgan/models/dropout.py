@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed import sample_rows
+
 
 class Dropout(nn.Dropout):
     """nn.Dropout (same constructor, no parameters, same state_dict) with a rand-based mask."""
@@ -26,7 +28,8 @@ class Dropout(nn.Dropout):
         if self.p >= 1 or self.inplace:
             return F.dropout(x, self.p, True, self.inplace)
         keep = 1.0 - self.p
-        noise = keep_mask(x.shape, keep, x.device).to(x.dtype).div_(keep)
+        mask = sample_rows(x.shape[0], lambda m: keep_mask(torch.Size((m, *x.shape[1:])), keep, x.device))
+        noise = mask.to(x.dtype).div_(keep)
         return x * noise
 
 
