@@ -109,6 +109,8 @@ BAD = [
     (["train", "--lr", "abc"], "lr"),
     (["train", "--dataset", "kmnist"], "--data-dir"),
     (["generate", "--generator", "no/such/dir", "--out", "x.png"], "not found"),
+    (["train", "--resume", "no/such/run"], "run folder no/such/run not found; --resume takes the folder of an earlier run"),
+    (["train", "--resume", "."], "is not a run folder (no config.json)"),
 ]
 
 
@@ -120,6 +122,19 @@ def test_bad_input_gives_one_clear_line(tmp_path, args, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+@pytest.mark.parametrize("command", ["generate", "interpolate", "evaluate"])
+def test_seed_out_of_numpy_range_is_one_clear_line(tiny_run, tmp_path, command, seed):
+    """The course noise is numpy's RandomState(seed): a seed outside [0, 2^32) is refused in one
+    line (it was a ValueError traceback), and nothing is written."""
+    out = ["--out", tmp_path / "x.png"] if command != "evaluate" else ["--n", "10"]
+    proc = run_cli(command, "--generator", tiny_run / "generator", "--seed", seed, *out, cwd=tmp_path, check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"--seed must be a whole number from 0 to {2**32 - 1}" in lines[0] and seed in lines[0]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_empty_digit_selection_and_occupied_run_dir(tiny_run, tmp_path):

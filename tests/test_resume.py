@@ -100,7 +100,7 @@ def test_resume_refuses_config_changes_and_missing_state(reference, tmp_path):
     assert proc.returncode == 2 and "cannot change" in proc.stderr
     (tmp_path / "empty").mkdir()
     proc = run_cli("train", "--resume", tmp_path / "empty", check=False)
-    assert proc.returncode == 2 and "not found" in proc.stderr
+    assert proc.returncode == 2 and "is not a run folder (no config.json)" in proc.stderr
 
 
 def test_crafted_pickle_checkpoint_is_refused_without_running(tmp_path):

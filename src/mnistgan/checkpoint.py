@@ -20,6 +20,8 @@ from .errors import MnistganError
 from .files import atomic_dir, atomic_path, write_json
 
 GENERATOR_FORMAT = "mnistgan-generator"
+# what repairs a damaged generator/ folder: its run rewrites it from the last checkpoint
+REPAIR = "rewrite it from its run with: mnistgan train --resume RUN_FOLDER"
 
 
 # ----------------------------------------------------------------------------- resume state
@@ -132,17 +134,17 @@ def read_generator(directory: str | os.PathLike) -> tuple[Config, dict, dict[str
     try:
         meta = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, >4300 digits, nesting
-        raise MnistganError(f"{cfg_path} is corrupt ({type(e).__name__}); re-export the generator") from None
+        raise MnistganError(f"{cfg_path} is corrupt ({type(e).__name__}); {REPAIR}") from None
     if not isinstance(meta, dict) or meta.get("format") != GENERATOR_FORMAT:
         raise MnistganError(f"{cfg_path} is not an mnistgan generator config")
     cfg = from_dict(meta.get("config"), source=str(cfg_path))
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise MnistganError(f"{weights} is corrupt ({str(e)[:120]}); re-export the generator") from None
+        raise MnistganError(f"{weights} is corrupt ({str(e)[:120]}); {REPAIR}") from None
     for name, t in state.items():
         if t.is_floating_point() and t.dtype not in FLOAT_DTYPES or t.is_complex():
-            raise MnistganError(f"{weights}: weight {name!r} has dtype {t.dtype}; expected float32 (re-export the generator)")
+            raise MnistganError(f"{weights}: weight {name!r} has dtype {t.dtype}; expected float32; {REPAIR}")
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise MnistganError(f"{weights}: weight {name!r} holds NaN or Inf; the generator is broken")
     return cfg, meta, state
@@ -151,13 +153,15 @@ def read_generator(directory: str | os.PathLike) -> tuple[Config, dict, dict[str
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # what a generator's weights may be
 
 
-def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str,
+                      advice: str = REPAIR) -> None:
     """load_state_dict with a one-line error for missing, unexpected or mis-shaped weights."""
-    check_state(module.state_dict(), state, source)
+    check_state(module.state_dict(), state, source, advice)
     module.load_state_dict(state)
 
 
-def check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str) -> None:
+def check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str,
+                advice: str = REPAIR) -> None:
     """Refuse `state` unless it has exactly the names, shapes and kinds (float or integer) of `own`.
 
     Only shapes and dtypes are read, so `own` may come from a module built on the meta device.
@@ -166,11 +170,11 @@ def check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], so
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise MnistganError(f"{source} does not match its config (missing {missing[:3]}, unexpected "
-                            f"{unexpected[:3]}); re-export the generator")
+                            f"{unexpected[:3]}); {advice}")
     for k, v in own.items():
         if tuple(v.shape) != tuple(state[k].shape):
             raise MnistganError(f"{source}: weight {k} has shape {tuple(state[k].shape)}, expected "
-                                f"{tuple(v.shape)}; re-export the generator")
+                                f"{tuple(v.shape)}; {advice}")
         if v.is_floating_point() != state[k].is_floating_point():
             raise MnistganError(f"{source}: weight {k} has dtype {state[k].dtype}, expected {v.dtype}; "
-                                f"re-export the generator")
+                                f"{advice}")

@@ -7,6 +7,7 @@ its help line and default shown), so the CLI, config.json and the Python API nev
 from __future__ import annotations
 
 import json
+import os
 import sys
 import typing
 
@@ -105,6 +106,12 @@ def train(config_path, preset, out_dir, run_dir, resume, dry_run, progress, **fl
             bad = extra[0].replace("_", "-") if extra else ("config" if config_path else "preset")
             raise MnistganError(f"--resume continues a run with its own config; --{bad} cannot change it "
                                 f"(allowed: --epochs, --time-budget, --device)")
+        if not Path(resume).is_dir():
+            raise MnistganError(f"run folder {resume} not found; --resume takes the folder of an earlier run "
+                                f"(e.g. runs/00000-mnist-dcgan-bce)")
+        if not (Path(resume) / "config.json").is_file():
+            raise MnistganError(f"{resume} is not a run folder (no config.json); --resume takes a folder that "
+                                f"mnistgan train wrote")
         cfg = validate(with_overrides(load_config(Path(resume) / "config.json"), given))
     else:
         cfg = resolve_config(config_path, preset, flags)
@@ -113,7 +120,8 @@ def train(config_path, preset, out_dir, run_dir, resume, dry_run, progress, **fl
         return
     run = run_training(cfg, out_dir=out_dir, run_dir=run_dir, resume=resume, progress=progress,
                        log=lambda m: click.echo(m))
-    click.echo(f"Run folder: {run}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 reports (as it logs)
+        click.echo(f"Run folder: {run}")
 
 
 @cli.command()

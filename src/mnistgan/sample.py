@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import check_state, load_state_strict, read_generator
+from .checkpoint import REPAIR, check_state, load_state_strict, read_generator
 from .config import Config
 from .errors import MnistganError
 from .files import atomic_dir, atomic_path, write_with
@@ -27,6 +27,8 @@ GRID_SCALE = 4  # each 28x28 tile is drawn 4x larger (nearest neighbour) so digi
 
 def course_noise(n: int, z_dim: int, seed: int = COURSE_SEED) -> np.ndarray:
     """The course snippet's noise: `np.random.seed(seed); np.random.normal(size=[n, z_dim])`."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise MnistganError(f"--seed must be a whole number from 0 to {2**32 - 1} (numpy's seed range), got {seed!r}")
     return np.random.RandomState(seed).normal(size=[n, z_dim])
 
 
@@ -74,7 +76,7 @@ class Generator:
         zt = torch.from_numpy(z).to(self.device)
         x = run_generator(self.module, zt, self._labels(labels, len(z))).numpy().astype(np.float32)
         if not np.isfinite(x).all():  # finite but impossible weights, e.g. a negative BatchNorm variance
-            raise MnistganError("the generator produced NaN images: its weights are broken; re-export or retrain it")
+            raise MnistganError("the generator produced NaN images: its weights are broken; retrain it")
         return x
 
     @property
@@ -111,7 +113,7 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> Generator:
             own = build_generator(cfg.model).state_dict()
     except (RuntimeError, ValueError, OverflowError, MemoryError) as e:
         raise MnistganError(f"{path}: config.json describes a generator that cannot be built "
-                            f"({str(e).splitlines()[0][:120]}); re-export the generator") from None
+                            f"({str(e).splitlines()[0][:120]}); {REPAIR}") from None
     check_state(own, state, str(path))  # the weights in the file now bound what building G allocates
     G = build_generator(cfg.model)
     load_state_strict(G, state, str(path))
