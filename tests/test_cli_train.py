@@ -36,6 +36,8 @@ def test_log_and_config_describe_the_run(tiny_run):
     assert epochs[-1]["step"] == 2 and epochs[-1]["images"] == 32  # 2 epochs x 1 step x 16 images
     for r in epochs:
         assert np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) and 0 <= r["d_acc"] <= 1
+    ticks = [r for r in rows if r["kind"] == "tick"]  # --log-every 1: one a step, speed included
+    assert [r["step"] for r in ticks] == [1, 2] and all(r["images_per_s"] > 0 for r in ticks)
     cfg = load_config(tiny_run / "config.json")  # the saved config is valid and replayable
     assert cfg.model.g_width == 4 and cfg.data.limit == 16 and cfg.train.epochs == 2
     state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")

@@ -32,6 +32,7 @@ class Stats:
     kernel each), and #D-decisions, #G-steps, #D-steps on the host, where they are known."""
 
     def __init__(self, device, values: Optional[list[float]] = None):
+        self.t0 = time.monotonic()  # for a tick's images/s (the loop moves it past non-training pauses)
         ld, lg, correct, *self.counts = values or [0.0] * 6
         self.loss_d, self.loss_g, self.correct = (torch.tensor(v, dtype=torch.float64, device=device)
                                                   for v in (ld, lg, correct))
@@ -104,11 +105,12 @@ class Monitor:
         if self.enabled:
             append_line(self.path, json.dumps(row))
 
-    def tick(self, stats: Stats, epoch: int, epoch_progress: float, step: int, images: int, bar) -> None:
+    def tick(self, stats: Stats, epoch: int, epoch_progress: float, step: int, images: int, bar,
+             ips: float) -> None:
         m = stats.means()
         shown = self.named(m)
         self.row({"kind": "tick", "epoch": epoch, "epoch_progress": epoch_progress, "step": step, "images": images,
-                  **{k: round(v, 6) for k, v in shown.items()}})
+                  **{k: round(v, 6) for k, v in shown.items()}, "images_per_s": round(ips, 1)})
         bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
         if self.tb is not None:
             for k, v in shown.items():

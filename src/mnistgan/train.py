@@ -361,9 +361,11 @@ def loop(r: Run, progress: bool) -> dict:
             else:
                 r.batch = n_steps
             bar.close()
-            r.train_time += time.monotonic() - t_start  # sampling, evaluation, checkpoints: not training time
-            end_epoch(r, n_steps, images_epoch / max(time.monotonic() - t_epoch, 1e-9))
+            t_pause = time.monotonic()
+            r.train_time += t_pause - t_start  # sampling, evaluation, checkpoints: not training time
+            end_epoch(r, n_steps, images_epoch / max(t_pause - t_epoch, 1e-9))
             t_start = time.monotonic()
+            tick.t0 += t_start - t_pause  # nor in a tick's images/s
     finally:
         restore_stop_handlers(handlers)
         monitor.close()
@@ -374,7 +376,9 @@ def report_tick(r: Run, tick: Stats, n_steps: int, bar) -> Stats:
     total = tick.reduced(r.dd)
     if not total.finite():
         raise diverged(r.run_dir, r.epoch, r.step)
-    r.monitor.tick(total, r.epoch, r.epoch - 1 + (r.batch + 1) / n_steps, r.step, r.images, bar)
+    B = min(r.cfg.optim.batch_size, len(r.data))  # the global batch
+    ips = tick.counts[2] * B / max(time.monotonic() - tick.t0, 1e-9)
+    r.monitor.tick(total, r.epoch, r.epoch - 1 + (r.batch + 1) / n_steps, r.step, r.images, bar, ips)
     return Stats(r.device)
 
 
