@@ -181,3 +181,31 @@ def test_conditional_run_and_generate_digit(tmp_path):
     assert not np.array_equal(data["images"], gen.generate(5, 504, labels=3))
     proc = run_cli("generate", "--generator", tmp_path / "cond", "--digit", 11, "--out", tmp_path / "x.png", check=False)
     assert proc.returncode == 2 and "--digit" in proc.stderr
+
+
+def test_time_budget_stop_saves_the_last_epochs_grid(tmp_path, monkeypatch):
+    """A --time-budget stop in the middle of epoch 2 still leaves that epoch's sample grid (the
+    README: grids at --sample-epochs "and the last epoch"), next to epoch 1's; and with fewer steps
+    than --log-every (no tick rows) the loss plot is drawn from the epoch rows, the partial one too
+    (it had no epoch_progress, and finishing the run failed with a KeyError)."""
+    import time
+
+    import mnistgan
+    import mnistgan.train as T
+
+    g_step, calls = T.g_step, [0]
+
+    def slow_in_epoch_2(*a, **k):
+        calls[0] += 1
+        if calls[0] == 4:  # the first step of epoch 2 (3 steps an epoch)
+            time.sleep(1.5)
+        return g_step(*a, **k)
+
+    monkeypatch.setattr(T, "g_step", slow_in_epoch_2)
+    monkeypatch.setenv("MNISTGAN_OFFLINE", "1")
+    run = mnistgan.train(out_dir=tmp_path, progress=False, epochs=3, limit=48, batch_size=16, sample_epochs=(1,),
+                         time_budget=1.0, g_width=4, d_width=4, z_dim=8, clusters=0)
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert (state["epoch"], state["batch"]) == (2, 1)  # stopped mid-epoch 2
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert (run / "losses.png").is_file() and (run / "generator" / "model.safetensors").is_file()

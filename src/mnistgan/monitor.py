@@ -2,8 +2,8 @@
 during training (`--eval-every`) and TensorBoard (`--tensorboard`).
 
 Rows of log.jsonl (one JSON object a line, `kind` says which):
-  tick   every --log-every steps: epoch_progress, step, images, loss_d, loss_g, d_acc
-  epoch  after each epoch: the epoch means, images_per_s, partial (time budget / interrupt)
+  tick   every --log-every steps: epoch_progress, step, images, loss_d, loss_g, d_acc, images_per_s
+  epoch  after each epoch: epoch_progress, the epoch means, images_per_s, partial (time budget / interrupt)
   eval   every --eval-every epochs: the evaluator's metrics of G (G_ema when on)
   alarm  something looks wrong: what, and at which step
 """
@@ -126,13 +126,11 @@ class Monitor:
             self.log(f"ALARM (epoch {epoch}, step {step}): {msg}")
 
     def epoch(self, stats: Stats, epoch: int, step: int, images: int, ips: float, finished: bool,
-              train_seconds: float) -> None:
+              train_seconds: float, epoch_progress: float) -> None:
         m = stats.means()
-        row = {"kind": "epoch", "epoch": epoch, "step": step, "images": images,
+        row = {"kind": "epoch", "epoch": epoch, "epoch_progress": epoch_progress, "step": step, "images": images,
                **{k: round(v, 6) for k, v in self.named(m).items()}, "images_per_s": round(ips, 1),
                "partial": not finished, "train_seconds": round(train_seconds, 2), "time": round(time.time(), 3)}
-        if finished:
-            row["epoch_progress"] = float(epoch)
         self.row(row)
         part = " (partial)" if not finished else ""
         if self.vae:

@@ -50,7 +50,7 @@ def plot_losses(log_rows: list[dict], path: str | os.PathLike, title: str = "") 
     """G and D loss (and D accuracy) against epochs, from the tick lines of log.jsonl."""
     plt = _pyplot()
     ticks = [r for r in log_rows if r.get("kind") == "tick"] or [r for r in log_rows if r.get("kind") == "epoch"]
-    x = [r["epoch_progress"] for r in ticks]
+    x = [r.get("epoch_progress", r["epoch"]) for r in ticks]  # (epoch rows of older runs: partial ones had none)
     vae = bool(ticks) and "loss_recon" in ticks[0]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=[2, 1])
     top, bottom = (("loss_recon", "Reconstruction (nats)"), ("loss_kl", "KL (nats)")) if vae else \

@@ -388,7 +388,8 @@ def end_epoch(r: Run, n_steps: int, images_per_s: float) -> None:
     if not stats.finite():
         raise diverged(r.run_dir, r.epoch, r.step)
     finished = r.batch >= n_steps
-    r.monitor.epoch(stats, r.epoch, r.step, r.images, images_per_s, finished, r.train_time)
+    r.monitor.epoch(stats, r.epoch, r.step, r.images, images_per_s, finished, r.train_time,
+                    r.epoch - 1 + min(r.batch, n_steps) / n_steps)
     if not finished:
         return
     if r.dd.main and (sample_due(cfg, r.epoch) or r.epoch == cfg.train.epochs):
@@ -408,8 +409,9 @@ def finish(r: Run, stop: dict, log) -> Path:
     if stop.get("signal"):
         raise MnistganError(f"interrupted at step {r.step}; state saved. Continue with: mnistgan train --resume {r.run_dir}")
     if r.dd.main:
-        if stop.get("budget") and not any(r.run_dir.glob("samples/epoch_*.png")):
-            save_epoch_samples(r.G_show, r.fixed_z, r.run_dir, max(r.epoch - (r.batch == 0), 1), r.fixed_y)
+        last = max(r.epoch - (r.batch == 0), 1)  # the epoch the budget stopped in (or just finished)
+        if stop.get("budget") and not (r.run_dir / "samples" / f"epoch_{last:03d}.png").exists():
+            save_epoch_samples(r.G_show, r.fixed_z, r.run_dir, last, r.fixed_y)  # the last epoch's grid
         log(f"Finished {r.step} steps ({r.images:,} images) in {r.train_time:.1f} s; writing outputs to {r.run_dir}")
         write_finish(r.run_dir, r.G_show, r.cfg, r.data,
                      {"steps": r.step, "images_seen": r.images, "ema": r.G_ema is not None})
