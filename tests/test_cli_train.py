@@ -154,6 +154,7 @@ def test_empty_digit_selection_and_occupied_run_dir(tiny_run, tmp_path):
     before = (tiny_run / "log.jsonl").read_bytes()
     proc = run_cli("train", "--run-dir", tiny_run, *TINY, check=False)
     assert proc.returncode != 0 and "already holds a run" in proc.stderr
+    assert "Using device" not in proc.stdout  # said before any setup or data loading
     assert (tiny_run / "log.jsonl").read_bytes() == before  # nothing of the old run was touched
 
 

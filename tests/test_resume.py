@@ -128,3 +128,16 @@ def test_crafted_pickle_checkpoint_is_refused_without_running(tmp_path):
         load_checkpoint(path)
     assert "corrupt or unsafe" in str(e.value)
     assert not marker.exists()
+
+
+def test_resuming_a_finished_run_says_so_and_rewrites_the_same_outputs(reference, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    (run / "generator" / "model.safetensors").write_bytes(b"damaged")
+    out = run_cli("train", "--resume", run, "--no-progress", env={"MNISTGAN_OFFLINE": "1"})
+    assert "It has finished its 3 epochs: nothing to train" in out.stdout
+    assert final_state(run)["step"] == final_state(reference)["step"]  # no step trained
+    assert (run / "generator" / "model.safetensors").read_bytes() == \
+        (reference / "generator" / "model.safetensors").read_bytes()  # the repair the errors advise

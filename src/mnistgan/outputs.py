@@ -29,14 +29,20 @@ def run_name(cfg: Config) -> str:
     return f"{cfg.data.dataset}{digit}-{cfg.model.model}-{cfg.loss.loss}"
 
 
+def check_run_dir(run_dir: str | Path) -> Path:
+    """A --run-dir for a new run: a new or empty folder, or one without a run in it."""
+    d = Path(run_dir)
+    if d.exists() and not d.is_dir():
+        raise MnistganError(f"--run-dir {d} is a file; choose a folder")
+    if d.is_dir() and holds_run(d):
+        raise MnistganError(f"{d} already holds a run; continue it with --resume {d} or choose another --run-dir")
+    return d
+
+
 def new_run_dir(cfg: Config, out_dir: str | Path = "runs", run_dir: Optional[str | Path] = None) -> Path:
     """Create runs/<NNNNN>-<dataset>-<model>-<loss>/ (or the given --run-dir) for a new run."""
     if run_dir is not None:
-        d = Path(run_dir)
-        if d.exists() and not d.is_dir():
-            raise MnistganError(f"--run-dir {d} is a file; choose a folder")
-        if d.is_dir() and holds_run(d):
-            raise MnistganError(f"{d} already holds a run; continue it with --resume {d} or choose another --run-dir")
+        d = check_run_dir(run_dir)
     else:
         root = Path(out_dir)
         if root.exists() and not root.is_dir():

@@ -30,7 +30,7 @@ from .augment import d_view as make_d_view
 from .losses import LOSSES, Loss, d_accuracy_counts, gradient_penalty, r1_penalty
 from .models import build_discriminator, build_generator
 from .models.vae import vae_losses
-from .outputs import new_run_dir, save_epoch_samples, write_finish, write_start
+from .outputs import check_run_dir, new_run_dir, save_epoch_samples, write_finish, write_start
 
 
 class Diverged(MnistganError):
@@ -217,6 +217,8 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
         if dd.main:
             remove_stale_temps(run_dir)
     validate(cfg)
+    if state is None and run_dir is not None and dd.main:
+        check_run_dir(run_dir)  # before the data is loaded (and clustered): a taken folder is said at once
     if cfg.train.tensorboard:
         require_tensorboard()
     device = resolve_device(device_override or cfg.train.device)
@@ -255,6 +257,10 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
         if dd.main:
             truncate_log(run_dir / "log.jsonl", r.step)
         log(f"Resuming {run_dir} at epoch {r.epoch}, step {r.step}")
+        if r.epoch > cfg.train.epochs:
+            n = cfg.train.epochs
+            log(f"It has finished its {n} epoch{'s' * (n != 1)}: nothing to train, its outputs are written again "
+                f"from the last checkpoint (give --epochs N to train it further)")
     r.run_dir = share_path(run_dir, dd)
     r.G, r.D = wrap(G, dd, device), wrap(D, dd, device)
     r.monitor = Monitor(r.run_dir, cfg, log, device, enabled=dd.main)
