@@ -38,11 +38,15 @@ def export_command(generator, fmt, out):
 @click.option("--slerp/--lerp", "use_slerp", default=True, show_default=True,
               help="spherical (keeps Gaussian norms) or straight-line interpolation")
 @click.option("--frame-ms", type=int, default=120, show_default=True, help="GIF frame duration in milliseconds")
-def interpolate_command(generator, out, steps, rows, seed, gif, use_slerp, frame_ms):
+@click.option("--hard-clusters", is_flag=True, default=False,
+              help="cluster generators: G(z) itself along the path (it jumps where z_0 crosses a cluster "
+                   "threshold) instead of blending the endpoints' cluster codes")
+def interpolate_command(generator, out, steps, rows, seed, gif, use_slerp, frame_ms, hard_clusters):
     """Write a latent-interpolation grid (PNG) and its animation (GIF)."""
     from .interpolate import interpolate
 
     info = interpolate(generator, out, steps=steps, rows=rows, seed=seed, gif=gif,
-                       method="slerp" if use_slerp else "lerp", ms_per_frame=frame_ms)
+                       method="slerp" if use_slerp else "lerp", ms_per_frame=frame_ms,
+                       blend_clusters=not hard_clusters)
     click.echo(f"Wrote {info['rows']}x{info['steps']} grid to {info['png']} and "
                f"{info['frames']} frames to {info['gif']}")

@@ -17,8 +17,10 @@ from typing import Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import MnistganError
+from .models import ClusterG
 from .sample import COURSE_SEED, Generator, course_noise, load_generator, run_generator, save_gif, save_grid, to_uint8
 
 METHODS = ("slerp", "lerp")
@@ -60,8 +62,13 @@ def latent_grid(z_dim: int, rows: int, steps: int, seed: int = COURSE_SEED, meth
 
 
 def interpolation_images(gen: Generator, rows: int = 4, steps: int = 10, seed: int = COURSE_SEED,
-                         method: str = "slerp") -> np.ndarray:
-    """uint8 images (rows, steps, 28, 28); for a conditional G, rows = 10 digits on one shared path."""
+                         method: str = "slerp", blend_clusters: bool = True) -> np.ndarray:
+    """uint8 images (rows, steps, 28, 28); for a conditional G, rows = 10 digits on one shared path.
+
+    A cluster generator (ClusterG) reads its cluster off z_0, so G(z) jumps to another cluster
+    wherever a path crosses a threshold; blend_clusters instead moves its cluster code linearly
+    from the start's one-hot to the end's while z moves (class interpolation as in BigGAN), so
+    the endpoints are exactly G(z_a) and G(z_b) and the steps between morph rather than jump."""
     check_sizes(rows, steps)
     labels = None
     if getattr(gen.config.model, "conditional", False):
@@ -71,7 +78,15 @@ def interpolation_images(gen: Generator, rows: int = 4, steps: int = 10, seed: i
     else:
         z = latent_grid(gen.z_dim, rows, steps, seed, method)
     zt = torch.from_numpy(z.reshape(rows * steps, gen.z_dim).astype(np.float32)).to(gen.device)
-    images = to_uint8(run_generator(gen.module, zt, labels))  # (rows * steps, 28, 28), row-major
+    if blend_clusters and isinstance(gen.module, ClusterG):
+        G = gen.module
+        ends = zt.view(rows, steps, -1)
+        start, end = (F.one_hot(G.clusters_of(ends[:, i]), G.k).float() for i in (0, -1))  # (rows, k)
+        t = torch.linspace(0, 1, steps, device=zt.device).view(1, steps, 1)
+        code = (1 - t) * start[:, None] + t * end[:, None]  # (rows, steps, k)
+        images = to_uint8(run_generator(G.net, torch.cat([zt, code.reshape(rows * steps, G.k)], dim=1)))
+    else:
+        images = to_uint8(run_generator(gen.module, zt, labels))  # (rows * steps, 28, 28), row-major
     return images.reshape(rows, steps, 28, 28)
 
 
@@ -109,7 +124,7 @@ def write_gif(images: np.ndarray, path: Path, ms_per_frame: int = FRAME_MS) -> i
 
 def interpolate(generator: str | os.PathLike, out: str | os.PathLike, steps: int = 10, rows: int = 4,
                 seed: int = COURSE_SEED, gif: Optional[str | os.PathLike] = None, method: str = "slerp",
-                ms_per_frame: int = FRAME_MS) -> dict:
+                ms_per_frame: int = FRAME_MS, blend_clusters: bool = True) -> dict:
     """Write the interpolation grid to `out` (.png) and its animation to `gif` (default: out with .gif).
 
     Returns {"png": path, "gif": path, "rows": rows, "steps": steps, "frames": n}.
@@ -119,7 +134,7 @@ def interpolate(generator: str | os.PathLike, out: str | os.PathLike, steps: int
     if ms_per_frame <= 0:
         raise MnistganError(f"--frame-ms must be positive, got {ms_per_frame}")
     check_sizes(rows, steps)
-    images = interpolation_images(load_generator(generator), rows, steps, seed, method)
+    images = interpolation_images(load_generator(generator), rows, steps, seed, method, blend_clusters)
     save_grid(images.reshape(-1, 28, 28), out, ncols=steps)
     frames = write_gif(images, gif, ms_per_frame)
     return {"png": out, "gif": gif, "rows": images.shape[0], "steps": steps, "frames": frames}
