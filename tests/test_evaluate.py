@@ -256,3 +256,14 @@ def test_python_api_mnistgan_evaluate(tmp_path, test_images):
     result = mnistgan.evaluate(samples=tmp_path / "x.npz", reference=False, out=tmp_path / "m.json")
     assert result["n"] == 100 and result["reference"] is None and result["samples"]["label_accuracy"] > 0.95
     assert json.loads((tmp_path / "m.json").read_text())["samples"] == result["samples"]
+
+
+def test_low_confidence_lines_never_show_the_threshold_or_above():
+    """A confidence just under the 0.9 threshold is listed as low: it must not read "0.900"."""
+    from mnistgan.evaluate.table import format_prediction
+
+    result = {"labels": [8, 3], "confidence": [0.89984, 0.99], "names": ["a.png", "b.png"], "classes": list(range(10)),
+              "dataset": "mnist", "runner_up": [3, 5], "runner_up_confidence": [0.1, 0.01]}
+    text = format_prediction(result)
+    line = next(x for x in text.splitlines() if x.strip().startswith("a.png"))
+    assert "p = 0.899" in line and "b.png" not in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .metrics import CONFIDENT, COVERED_SHARE, K_DC, K_PR
 
 # (key, label, which way is better, format)
@@ -84,7 +86,8 @@ def format_prediction(result: dict, show: int = 20) -> str:
     lines.append(f"low confidence (p < {CONFIDENT}): {len(low):,} of {len(labels):,} images")
     for i in low[:show]:
         alt = result["runner_up"][i]
-        lines.append(f"  {names[i]}: {classes[labels[i]]} (p = {conf[i]:.3f}), else {classes[alt]} "
+        p = math.floor(conf[i] * 1000) / 1000  # rounded down: 0.8998 must not read "0.900" under "p < 0.9"
+        lines.append(f"  {names[i]}: {classes[labels[i]]} (p = {p:.3f}), else {classes[alt]} "
                      f"(p = {result['runner_up_confidence'][i]:.3f})")
     if len(low) > show:
         lines.append(f"  ... and {len(low) - show:,} more (--json lists every label and confidence)")
