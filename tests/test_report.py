@@ -111,3 +111,22 @@ def test_phases_find_warmup_plateau_and_alarms():
     assert any("D dominated" in a and "had not recovered" in a for _, a in p.alarms)
     assert p.plateau_start is None or p.plateau_start > 6  # loss G still rising: no plateau before the climb
     assert find_phases(_log([1.0, 1.0], [1.0, 1.0], [0.5, 0.5])) is None  # too short to say anything
+
+
+def test_settings_left_to_the_model_default_show_the_number():
+    """The settings tables read "64 (default)" for a DCGAN's unset width, not "none"."""
+    from mnistgan.models import build_discriminator, build_generator
+    from mnistgan.config import ModelConfig
+    from mnistgan.report_data import setting_text
+
+    assert setting_text({"model": "dcgan", "g_width": None}, "g_width") == "64 (default)"
+    assert setting_text({"model": "mlp", "d_depth": None}, "d_depth") == "3 (default)"
+    assert setting_text({"model": "dcgan", "d_width": 16}, "d_width") == "16"
+    assert setting_text({"model": "vae", "g_width": None}, "g_width") == "none"  # the VAE has no such knob
+    # the stated defaults are what the models build
+    for model, width in (("dcgan", 64), ("mlp", 256)):
+        explicit = ModelConfig(model=model, g_width=width, d_width=width, g_depth=3 if model == "mlp" else None,
+                               d_depth=3 if model == "mlp" else 2)
+        for build in (build_generator, build_discriminator):
+            a, b = build(ModelConfig(model=model)), build(explicit)
+            assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]

@@ -19,7 +19,7 @@ from .errors import MnistganError
 from .files import write_text
 from .report_analysis import D_LOST_ACC, D_WINS_ACC, SETTLED_TOL, STABILISERS, active_stabilisers, confounded, find_phases, main_effect, metric_alarms, \
     paired_effect, why_best
-from .report_data import PLUMBING, Run, collect, help_text, ranked, value_text, varied_fields
+from .report_data import PLUMBING, Run, collect, help_text, ranked, setting_text, value_text, varied_fields
 from .report_doc import Bullets, Document, Figure, Heading, Para, Table, to_html
 
 LOSS_TEXT = {
@@ -79,10 +79,10 @@ def section_experiments(doc: Document, runs: list[Run], sweeps: list, varied: li
                      if o["optimizer"] == "adam" else f"SGD with momentum {o['momentum']:g}") + ", for G and D separately.")
     doc.add(Bullets(items))
     fixed = [k for k in runs[0].flat if k not in varied and k not in PLUMBING]
-    doc.add(Table(["Setting", "Value", "Meaning"], [[k, value_text(runs[0].flat[k]), help_text(k)] for k in fixed],
+    doc.add(Table(["Setting", "Value", "Meaning"], [[k, setting_text(runs[0].flat, k), help_text(k)] for k in fixed],
                   caption="Settings shared by every run", widths=[1.3, 1.0, 4.2], align="lll"))
     if varied:
-        rows = [[k, ", ".join(dict.fromkeys(value_text(r.flat[k]) for r in runs)), help_text(k)] for k in varied]
+        rows = [[k, ", ".join(dict.fromkeys(setting_text(r.flat, k) for r in runs)), help_text(k)] for k in varied]
         doc.add(Table(["Setting", "Values", "Meaning"], rows, caption="Settings varied between runs",
                       widths=[1.3, 1.6, 3.6], align="lll"))
     seeds = sorted({r.flat["seed"] for r in runs})

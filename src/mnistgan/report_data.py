@@ -141,6 +141,21 @@ def help_text(name: str) -> str:
     return flat_fields()[name][1].metadata.get("help", "")
 
 
+def setting_text(flat: dict, name: str) -> str:
+    """A run's setting as the report shows it; a width or depth left to the model family's default
+    reads as that number ("64 (default)"), not "none"."""
+    value = flat[name]
+    if value is None and name in ("g_width", "d_width", "g_depth", "d_depth"):
+        from .models import dcgan, mlp
+
+        defaults = {"dcgan": {"g_width": dcgan.DEFAULT_WIDTH, "d_width": dcgan.DEFAULT_WIDTH, "d_depth": 2},
+                    "mlp": {"g_width": mlp.DEFAULT_WIDTH, "d_width": mlp.DEFAULT_WIDTH, "g_depth": 3, "d_depth": 3}}
+        default = defaults.get(flat.get("model"), {}).get(name)
+        if default is not None:
+            return f"{default} (default)"
+    return value_text(value)
+
+
 def value_text(value: Any) -> str:
     from .sweep import format_value
 
