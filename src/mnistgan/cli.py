@@ -54,7 +54,8 @@ def config_options(func):
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         choices = f.metadata.get("choices")
         help_text = f.metadata["help"] + (f" [{'|'.join(choices)}]" if choices else "")
-        help_text += f"  (default: {shown})"
+        if shown not in (None, ""):  # an unset field's help says what unset means; [default: X] as click shows it
+            help_text += f"  [default: {shown}]"
         flag = name.replace("_", "-")
         if typ is bool:  # --conditional / --no-conditional
             func = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)(func)
