@@ -76,6 +76,15 @@ def _torchrun(*args) -> subprocess.CompletedProcess:
     return proc
 
 
+def assert_same_end(whole, part) -> None:
+    """The resumed run ended where the uninterrupted one did, bit for bit, after 8 steps."""
+    a, b = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (whole, part))
+    assert a["step"] == b["step"] == 8
+    for name in ("G", "D", "G_ema"):
+        for key, t in a[name].items():
+            assert torch.equal(t, b[name][key]), f"{name}.{key} differs after the resume"
+
+
 def test_torchrun_resume_continues_every_rank_exactly(tmp_path):
     """A torchrun run stopped after epoch 1 and resumed with torchrun ends bit-identical to the
     uninterrupted one, dropout included (the checkpoint holds rank 0's generator state; every rank
@@ -86,12 +95,7 @@ def test_torchrun_resume_continues_every_rank_exactly(tmp_path):
     _torchrun("--run-dir", tmp_path / "part", "--epochs", "1", *args)
     out = _torchrun("--resume", tmp_path / "part", "--epochs", "2", "--no-progress", "--device", "cpu")
     assert "at epoch 2, step 4" in out.stdout  # continued, not started over
-    whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
-    part = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
-    assert whole["step"] == part["step"] == 8
-    for name in ("G", "D", "G_ema"):
-        for key, t in whole[name].items():
-            assert torch.equal(t, part[name][key]), f"{name}.{key} differs after the resume"
+    assert_same_end(tmp_path / "whole", tmp_path / "part")
 
 
 def test_torchrun_interrupted_mid_epoch_resumes_exactly(tmp_path):
@@ -121,12 +125,7 @@ def test_torchrun_interrupted_mid_epoch_resumes_exactly(tmp_path):
     assert saved["epoch"] == 1 and saved["batch"] == 2  # mid-epoch 1 (4 steps an epoch)
     out = _torchrun("--resume", tmp_path / "part", "--no-progress", "--device", "cpu")
     assert "at epoch 1, step 2" in out.stdout  # continued, not started over
-    whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
-    part = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
-    assert whole["step"] == part["step"] == 8
-    for name in ("G", "D", "G_ema"):
-        for key, t in whole[name].items():
-            assert torch.equal(t, part[name][key]), f"{name}.{key} differs after the resume"
+    assert_same_end(tmp_path / "whole", tmp_path / "part")
 
 
 def _draws(monkeypatch, rows):
