@@ -25,7 +25,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 processes" in proc.stdout and proc.stdout.count("Epoch [1/2]") == 1  # rank 0 alone reports
     assert proc.stdout.count("Run folder:") == 1
-    assert "Grad strides do not match" not in proc.stderr  # one-channel weights keep the gradients' strides
+    assert "Grad strides do not match" not in proc.stderr  # benign for one-channel weights: silenced (distributed.wrap)
     single = load_checkpoint(tmp_path / "single" / "checkpoints" / "last.pt")
     ddp = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
     assert single["step"] == ddp["step"] == 8 and single["images"] == ddp["images"]

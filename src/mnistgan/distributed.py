@@ -13,6 +13,7 @@ directory.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -94,6 +95,12 @@ def check_config(cfg, d: Dist, device: torch.device) -> None:
 def wrap(module: torch.nn.Module, d: Dist, device: torch.device) -> torch.nn.Module:
     if not d.on:
         return module
+    # A one-channel weight, (C, 1, k, k), laid out channels_last has NHWC-looking strides over plain
+    # NCHW memory and gets its gradient with the plain strides: the same memory order, but DDP warns
+    # every rank about it. Giving such weights the plain strides instead makes the CPU step 13%
+    # slower (oneDNN then runs the first conv in NCHW: A/B 2,950 vs 2,570 img/s); DDP's copy of
+    # these few-hundred-element gradients costs nothing, so its warning is silenced.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     if device.type == "cuda":
         module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
     ids = [device.index] if device.type == "cuda" else None

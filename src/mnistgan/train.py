@@ -236,10 +236,10 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
         data = with_clusters(data, cfg, state, log)
     torch.manual_seed(cfg.train.seed)
     # channels_last: oneDNN's (transposed) convolutions run faster in NHWC (+8% per step on the CPU box)
-    G = plain_strides_where_same(build_generator(cfg.model).to(device, memory_format=torch.channels_last))
+    G = build_generator(cfg.model).to(device, memory_format=torch.channels_last)
     if cfg.model.clusters:
         G.set_cluster_sizes(torch.bincount(data.labels, minlength=cfg.model.clusters))
-    D = plain_strides_where_same(build_discriminator(cfg.model).to(device, memory_format=torch.channels_last))
+    D = build_discriminator(cfg.model).to(device, memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
     opt_g = make_optimizer(G.parameters(), cfg, cfg.optim.lr_g or cfg.optim.lr, device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.optim.lr_d or cfg.optim.lr, device)
@@ -265,18 +265,6 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
     r.G, r.D = wrap(G, dd, device), wrap(D, dd, device)
     r.monitor = Monitor(r.run_dir, cfg, log, device, enabled=dd.main)
     return r
-
-
-def plain_strides_where_same(module: torch.nn.Module) -> torch.nn.Module:
-    """channels_last gives a one-channel weight, (C, 1, k, k), NHWC-looking strides over what is
-    plain NCHW memory; its gradients come back with the plain strides (the same memory order), and
-    DDP warns of the mismatch on every step ("Grad strides do not match bucket view strides").
-    Such weights get the plain strides: no value or memory order changes."""
-    for p in module.parameters():
-        plain = p.data.clone(memory_format=torch.contiguous_format)
-        if p.is_contiguous() and p.stride() != plain.stride():
-            p.data = plain
-    return module
 
 
 def with_clusters(data, cfg: Config, state: Optional[dict], log):
