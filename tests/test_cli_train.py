@@ -108,6 +108,7 @@ BAD = [
     (["train", "--epochs", "-3"], "epochs must be positive"),
     (["train", "--z-dim", "0"], "z_dim must be positive"),
     (["train", "--digit", "10"], "digit must be between 0 and 9"),
+    (["train", "--digit", "3", "--conditional"], "--conditional with --digit 3 conditions on one label only"),
     (["train", "--lr", "abc"], "lr"),
     (["train", "--dataset", "kmnist"], "--data-dir"),
     (["generate", "--generator", "no/such/dir", "--out", "x.png"], "not found"),

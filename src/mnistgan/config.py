@@ -225,6 +225,9 @@ def validate(cfg: Config) -> Config:
         raise MnistganError(f"digit must be between 0 and 9, got {d.digit}")
     if m.model == "vae" and m.conditional:
         raise MnistganError("the vae baseline is unconditional; drop --conditional")
+    if m.conditional and d.digit is not None:
+        raise MnistganError(f"--conditional with --digit {d.digit} conditions on one label only; drop one of them "
+                            f"(--digit trains an unconditional GAN on that digit)")
     if m.clusters and (m.conditional or m.model == "vae"):
         raise MnistganError("--clusters conditions a GAN on k-means clusters of the images; it does not combine "
                             "with --conditional or the vae baseline")
