@@ -148,8 +148,10 @@ def setting_text(flat: dict, name: str) -> str:
     if value is None and name in ("g_width", "d_width", "g_depth", "d_depth"):
         from .models import dcgan, mlp
 
-        defaults = {"dcgan": {"g_width": dcgan.DEFAULT_WIDTH, "d_width": dcgan.DEFAULT_WIDTH, "d_depth": 2},
-                    "mlp": {"g_width": mlp.DEFAULT_WIDTH, "d_width": mlp.DEFAULT_WIDTH, "g_depth": 3, "d_depth": 3}}
+        defaults = {"dcgan": {"g_width": dcgan.DEFAULT_WIDTH, "d_width": dcgan.DEFAULT_WIDTH,
+                              "d_depth": dcgan.DEFAULT_D_DEPTH},
+                    "mlp": {"g_width": mlp.DEFAULT_WIDTH, "d_width": mlp.DEFAULT_WIDTH,
+                            "g_depth": mlp.DEFAULT_DEPTH, "d_depth": mlp.DEFAULT_DEPTH}}
         default = defaults.get(flat.get("model"), {}).get(name)
         if default is not None:
             return f"{default} (default)"

@@ -346,7 +346,7 @@ def loop(r: Run, progress: bool) -> dict:
                 bar.update(1)
                 # (4) log, and stop when asked (time budget, Ctrl-C, SIGTERM) - all ranks at the same step
                 if r.step % cfg.train.log_every == 0:
-                    tick = report_tick(r, tick, n_steps, bar)
+                    tick = report_tick(r, tick, n_steps, B, bar)
                 over = budget is not None and r.train_time + time.monotonic() - t_start >= budget
                 if any_rank(over or bool(stop), dd, device):
                     stop.setdefault("budget" if over else "signal", True)
@@ -366,11 +366,11 @@ def loop(r: Run, progress: bool) -> dict:
     return stop
 
 
-def report_tick(r: Run, tick: Stats, n_steps: int, bar) -> Stats:
+def report_tick(r: Run, tick: Stats, n_steps: int, B: int, bar) -> Stats:
+    """The tick row (B: the global batch, for its images/s); a fresh tick."""
     total = tick.reduced(r.dd)
     if not total.finite():
         raise diverged(r.run_dir, r.epoch, r.step)
-    B = min(r.cfg.optim.batch_size, len(r.data))  # the global batch
     ips = tick.counts[2] * B / max(time.monotonic() - tick.t0, 1e-9)
     r.monitor.tick(total, r.epoch, r.epoch - 1 + (r.batch + 1) / n_steps, r.step, r.images, bar, ips)
     return Stats(r.device)

@@ -11,6 +11,7 @@ from .dropout import Dropout
 from .layers import n_labels, activation, maybe_spectral, norm2d
 
 DEFAULT_WIDTH = 64
+DEFAULT_D_DEPTH = 2  # conv layers of D (3 adds a stride-1 conv)
 
 
 class DCGANGenerator(nn.Module):
@@ -60,7 +61,7 @@ class DCGANDiscriminator(nn.Module):
 
         layers = block(nn.Conv2d(1, w, 4, 2, 1), w, first=True) + block(nn.Conv2d(w, 2 * w, 4, 2, 1), 2 * w)
         out_ch = 2 * w
-        if (cfg.d_depth or 2) == 3:
+        if (cfg.d_depth or DEFAULT_D_DEPTH) == 3:
             layers += block(nn.Conv2d(2 * w, 4 * w, 3, 1, 1), 4 * w)
             out_ch = 4 * w
         self.net = nn.Sequential(*layers)

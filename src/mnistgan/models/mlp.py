@@ -10,6 +10,7 @@ from .dropout import Dropout
 from .layers import n_labels, activation, maybe_spectral, norm1d, to_image
 
 DEFAULT_WIDTH = 256
+DEFAULT_DEPTH = 3  # hidden layers of G and of D
 
 
 class MLPGenerator(nn.Module):
@@ -19,7 +20,7 @@ class MLPGenerator(nn.Module):
         super().__init__()
         width = cfg.g_width or DEFAULT_WIDTH
         layers, fan_in = [], cfg.z_dim + n_labels(cfg)
-        for i in range(cfg.g_depth or 3):
+        for i in range(cfg.g_depth or DEFAULT_DEPTH):
             out = width * 2 ** i
             layers += [nn.Linear(fan_in, out, bias=cfg.g_norm != "batch"), norm1d(cfg.g_norm, out),
                        activation(cfg.g_activation)]
@@ -38,7 +39,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         width = cfg.d_width or DEFAULT_WIDTH
         layers, fan_in = [], 28 * 28
-        for i in reversed(range(cfg.d_depth or 3)):
+        for i in reversed(range(cfg.d_depth or DEFAULT_DEPTH)):
             out = width * 2 ** i
             layers += [maybe_spectral(nn.Linear(fan_in, out), cfg.d_norm),
                        norm1d(cfg.d_norm, out), activation(cfg.d_activation)]
