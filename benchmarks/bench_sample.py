@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from mnistgan.checkpoint import export_generator
 from mnistgan.config import Config, with_overrides
+from mnistgan.generator.format import save_generator as export_generator
+from mnistgan.generator.sample import load_generator
 from mnistgan.models import build_generator
-from mnistgan.sample import load_generator
 
 from common import machine
 
@@ -43,8 +43,12 @@ def main() -> None:
             t1 = time.perf_counter()
             images = gen.generate(args.n, seed=504)
             t2 = time.perf_counter()
-            print(f"{args.n:,} images {images.shape} {images.dtype}: load {t1 - t0:.3f} s, generate {t2 - t1:.3f} s, "
-                  f"total {t2 - t0:.3f} s ({args.n / (t2 - t1):,.0f} images/s), threads {torch.get_num_threads()}")
+            print(
+                f"{args.n:,} images {images.shape} {images.dtype}: load {t1 - t0:.3f} s, generate "
+                f"{t2 - t1:.3f} s, "
+                f"total {t2 - t0:.3f} s ({args.n / (t2 - t1):,.0f} images/s), threads "
+                f"{torch.get_num_threads()}"
+            )
 
 
 if __name__ == "__main__":

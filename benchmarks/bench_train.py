@@ -27,9 +27,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import mnistgan
 from mnistgan.config import Config, with_overrides
 from mnistgan.hardware import autocast_for, resolve_precision
-from mnistgan.losses import LOSSES
 from mnistgan.models import build_discriminator, build_generator
-from mnistgan.train import d_step, g_step
+from mnistgan.training.losses import LOSSES
+from mnistgan.training.step import d_step, g_step
 
 from common import machine, matmul_peak
 from textbook import train_textbook
@@ -51,7 +51,10 @@ def mnistgan_throughput(model: str, batch_size: int, seconds: float, extra: dict
 def flops_per_image(model: str, batch_size: int, precision: str, extra: dict) -> float:
     """FLOPs of one full training step (D update + G update, as the loop does it) per image."""
     cfg = with_overrides(Config(), {"model": model, "batch_size": batch_size, **extra})
-    G, D = build_generator(cfg.model), build_discriminator(cfg.model)
+    G, D = (
+        build_generator(cfg.model, training=True),
+        build_discriminator(cfg.model, training=True),
+    )  # as the loop
     opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
     amp = autocast_for(torch.device("cpu"), precision)
     real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
@@ -69,8 +72,18 @@ def flops_per_image(model: str, batch_size: int, precision: str, extra: dict) ->
 
 def in_fresh_process(loop: str, model: str, args) -> dict:
     """One loop's measurement, by this script run as `--worker LOOP` in a new process."""
-    cmd = [sys.executable, __file__, "--worker", loop, "--models", model, "--seconds", str(args.seconds),
-           "--batch-size", str(args.batch_size)] + ([] if args.clusters is None else ["--clusters", str(args.clusters)])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        loop,
+        "--models",
+        model,
+        "--seconds",
+        str(args.seconds),
+        "--batch-size",
+        str(args.batch_size),
+    ] + ([] if args.clusters is None else ["--clusters", str(args.clusters)])
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout  # stderr: shown
     return json.loads(out.strip().splitlines()[-1])
 
@@ -80,10 +93,17 @@ def worker(loop: str, model: str, args, extra: dict) -> None:
     in the same process (this machine's speed drifts by 10-15% over minutes, so a peak measured
     at another time would move the share of the peak by as much)."""
     if loop == "textbook":
-        result = {"images_per_s": train_textbook(PAIRS[model], args.seconds, batch_size=args.batch_size)["images_per_s"]}
+        result = {
+            "images_per_s": train_textbook(PAIRS[model], args.seconds, batch_size=args.batch_size)[
+                "images_per_s"
+            ]
+        }
     else:
-        result = {"images_per_s": mnistgan_throughput(model, args.batch_size, args.seconds, extra),
-                  "peak32": matmul_peak(torch.float32, seconds=1.5), "peak16": matmul_peak(torch.bfloat16, seconds=1.5)}
+        result = {
+            "images_per_s": mnistgan_throughput(model, args.batch_size, args.seconds, extra),
+            "peak32": matmul_peak(torch.float32, seconds=1.5),
+            "peak16": matmul_peak(torch.bfloat16, seconds=1.5),
+        }
     print(json.dumps(result))
 
 
@@ -93,8 +113,12 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--models", default="dcgan,mlp")
     p.add_argument("--repeats", type=int, default=1, help="alternating runs of both loops; medians reported")
-    p.add_argument("--clusters", type=int, default=None,
-                   help="--clusters K for mnistgan's runs and its FLOP count (default: mnistgan's own default)")
+    p.add_argument(
+        "--clusters",
+        type=int,
+        default=None,
+        help="--clusters K for mnistgan's runs and its FLOP count (default: mnistgan's own default)",
+    )
     p.add_argument("--worker", choices=["textbook", "mnistgan"], help=argparse.SUPPRESS)
     args = p.parse_args()
     extra = {} if args.clusters is None else {"clusters": args.clusters}
@@ -102,27 +126,40 @@ def main() -> None:
         return worker(args.worker, args.models, args, extra)
     precision = resolve_precision("auto", torch.device("cpu"))
     print(f"machine: {machine()}")
-    print(f"mnistgan precision: {precision}; batch size {args.batch_size} for both loops; each run in a fresh process")
+    print(
+        f"mnistgan precision: {precision}; batch size {args.batch_size} for both loops; each run in "
+        "a fresh process"
+    )
     print("matmul peaks (2048^2) measured after each mnistgan run, in its process; medians over the runs\n")
-    header = f"{'model':6} {'textbook img/s':>15} {'mnistgan img/s':>15} {'ratio':>6} {'MFLOP/img':>10} " \
-             f"{'GFLOP/s':>8} {'% fp32 pk':>9} {'% bf16 pk':>9}"
+    header = (
+        f"{'model':6} {'textbook img/s':>15} {'mnistgan img/s':>15} {'ratio':>6} {'MFLOP/img':>10} "
+        f"{'GFLOP/s':>8} {'% fp32 pk':>9} {'% bf16 pk':>9}"
+    )
     print(header)
     for model in args.models.split(","):
         runs = []
         for _ in range(args.repeats):
-            runs.append((in_fresh_process("textbook", model, args), in_fresh_process("mnistgan", model, args)))
+            runs.append(
+                (in_fresh_process("textbook", model, args), in_fresh_process("mnistgan", model, args))
+            )
         fpi = flops_per_image(model, args.batch_size, precision, extra)
         tb = statistics.median(t["images_per_s"] for t, _ in runs)
         ours = statistics.median(m["images_per_s"] for _, m in runs)
         pct32 = statistics.median(100 * fpi * m["images_per_s"] / m["peak32"] for _, m in runs)
         pct16 = statistics.median(100 * fpi * m["images_per_s"] / m["peak16"] for _, m in runs)
-        print(f"{model:6} {tb:15,.0f} {ours:15,.0f} {ours / tb:6.2f} {fpi / 1e6:10.1f} {fpi * ours / 1e9:8.1f} "
-              f"{pct32:8.1f}% {pct16:8.1f}%", flush=True)
+        print(
+            f"{model:6} {tb:15,.0f} {ours:15,.0f} {ours / tb:6.2f} {fpi / 1e6:10.1f} {fpi * ours / 1e9:8.1f} "
+            f"{pct32:8.1f}% {pct16:8.1f}%",
+            flush=True,
+        )
         for i, (t, m) in enumerate(runs, 1):
-            print(f"{'':6} run {i}: textbook {t['images_per_s']:,.0f}, mnistgan {m['images_per_s']:,.0f} img/s "
-                  f"(ratio {m['images_per_s'] / t['images_per_s']:.2f}); peaks fp32 {m['peak32'] / 1e9:.0f}, "
-                  f"bf16 {m['peak16'] / 1e9:.0f} GFLOP/s ({100 * fpi * m['images_per_s'] / m['peak16']:.1f}% of bf16)",
-                  flush=True)
+            print(
+                f"{'':6} run {i}: textbook {t['images_per_s']:,.0f}, mnistgan {m['images_per_s']:,.0f} img/s "
+                f"(ratio {m['images_per_s'] / t['images_per_s']:.2f}); peaks fp32 {m['peak32'] / 1e9:.0f}, "
+                f"bf16 {m['peak16'] / 1e9:.0f} GFLOP/s "
+                f"({100 * fpi * m['images_per_s'] / m['peak16']:.1f}% of bf16)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ def machine() -> str:
     except OSError:
         pass
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return (f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads{gpu}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads{gpu}"
+    )
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0, device: str = "cpu") -> float:
@@ -35,4 +37,4 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0, device:
         count += 1
     if device != "cpu":
         torch.cuda.synchronize()
-    return 2 * n ** 3 * count / (time.perf_counter() - t0)
+    return 2 * n**3 * count / (time.perf_counter() - t0)

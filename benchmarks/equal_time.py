@@ -18,7 +18,15 @@ import time
 
 RECIPES = ["default", "fast", "best"]
 TEXTBOOK = ["textbook-mlp", "textbook-mlp-128", "textbook-dcgan", "textbook-dcgan-128"]
-KEYS = ("fid", "inception_score", "classes_covered", "kl_to_uniform", "confident_share", "precision", "recall")
+KEYS = (
+    "fid",
+    "inception_score",
+    "classes_covered",
+    "kl_to_uniform",
+    "confident_share",
+    "precision",
+    "recall",
+)
 
 
 def job(name: str, seconds: float, threads: int, n: int) -> dict:
@@ -26,7 +34,7 @@ def job(name: str, seconds: float, threads: int, n: int) -> dict:
 
     torch.set_num_threads(threads)
     import mnistgan
-    from mnistgan.evaluate.api import evaluate_module
+    from mnistgan.evaluator.api import evaluate_module
 
     t0 = time.time()
     if name.startswith("textbook"):
@@ -43,12 +51,17 @@ def job(name: str, seconds: float, threads: int, n: int) -> dict:
             last = [r for r in rows if r["kind"] == "epoch"][-1]
             images, train_s = last["images"], last["train_seconds"]
             m = evaluate_module(gen.module, gen.z_dim, n=n)
-    return {"name": name, "train_seconds": round(train_s, 1), "images": images,
-            "wall_seconds": round(time.time() - t0, 1), **{k: m[k] for k in KEYS}}
+    return {
+        "name": name,
+        "train_seconds": round(train_s, 1),
+        "images": images,
+        "wall_seconds": round(time.time() - t0, 1),
+        **{k: m[k] for k in KEYS},
+    }
 
 
 def _preset(name: str) -> dict:
-    from mnistgan.cli import PRESETS
+    from mnistgan.presets import PRESETS
 
     return {k: v for k, v in PRESETS[name].items() if k != "epochs"}
 
@@ -63,8 +76,11 @@ def main() -> None:
     args = p.parse_args()
     from common import machine
 
-    print(f"machine: {machine()}; {args.parallel} jobs at a time, {args.threads} thread(s) each, "
-          f"{args.minutes:g} min of training each", flush=True)
+    print(
+        f"machine: {machine()}; {args.parallel} jobs at a time, {args.threads} thread(s) each, "
+        f"{args.minutes:g} min of training each",
+        flush=True,
+    )
     names = args.jobs.split(",")
     with mp.get_context("spawn").Pool(args.parallel) as pool:
         pending = [pool.apply_async(job, (nm, args.minutes * 60, args.threads, args.n)) for nm in names]
@@ -73,16 +89,23 @@ def main() -> None:
             rows.append(r.get())
             print(json.dumps(rows[-1]), flush=True)
     device = f"CPU, {args.threads} thread{'s' * (args.threads > 1)}"
-    print(f"\n| setup | FID | IS | digits | KL | confident | precision | recall | images | wall time (training) | device |")
+    print(
+        "\n| setup | FID | IS | digits | KL | confident | precision | recall | images | wall time "
+        "(training) | device |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['name']} | {r['fid']:.2f} | {r['inception_score']:.2f} | {r['classes_covered']} | "
-              f"{r['kl_to_uniform']:.3f} | {100 * r['confident_share']:.1f}% | {r['precision']:.3f} | "
-              f"{r['recall']:.3f} | {r['images']:,} | {r['train_seconds']:.0f} s | {device} |")
+        print(
+            f"| {r['name']} | {r['fid']:.2f} | {r['inception_score']:.2f} | {r['classes_covered']} | "
+            f"{r['kl_to_uniform']:.3f} | {100 * r['confident_share']:.1f}% | {r['precision']:.3f} | "
+            f"{r['recall']:.3f} | {r['images']:,} | {r['train_seconds']:.0f} s | {device} |"
+        )
     worst_recipe = max(r["fid"] for r in rows if not r["name"].startswith("textbook"))
     best_textbook = min((r["fid"] for r in rows if r["name"].startswith("textbook")), default=float("inf"))
-    print(f"\nworst recipe FID {worst_recipe:.2f} vs best textbook FID {best_textbook:.2f}: "
-          f"{'every recipe beats every textbook setup' if worst_recipe < best_textbook else 'NOT every recipe wins'}")
+    verdict = (
+        "every recipe beats every textbook setup" if worst_recipe < best_textbook else "NOT every recipe wins"
+    )
+    print(f"\nworst recipe FID {worst_recipe:.2f} vs best textbook FID {best_textbook:.2f}: {verdict}")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, matmul_peak  # noqa: E402
+from mnistgan.presets import PRESETS  # noqa: E402
+from mnistgan.training import train as train_api  # noqa: E402
 
-from mnistgan.cli import PRESETS  # noqa: E402
-from mnistgan.train import train_api  # noqa: E402
+from common import machine, matmul_peak  # noqa: E402
 
 
 def rows(run: Path, kind: str) -> list[dict]:
@@ -31,8 +31,15 @@ def rows(run: Path, kind: str) -> list[dict]:
 
 
 def epoch_seconds(out: Path, name: str, epochs: int, **overrides) -> tuple[float, float, str]:
-    run = train_api(out_dir=out, run_dir=out / name, progress=False, epochs=epochs, sample_epochs=(),
-                    device="cuda", **overrides)
+    run = train_api(
+        out_dir=out,
+        run_dir=out / name,
+        progress=False,
+        epochs=epochs,
+        sample_epochs=(),
+        device="cuda",
+        **overrides,
+    )
     later = [r for r in rows(run, "epoch") if r["epoch"] > 1 and not r["partial"]]
     secs = [r["images"] / r["epoch"] / r["images_per_s"] for r in later]  # images per epoch / rate
     first = rows(run, "epoch")[0]
@@ -49,7 +56,9 @@ def main() -> None:
         sys.exit("gpu_epoch.py needs a CUDA GPU")
     out = Path(args.out or tempfile.mkdtemp(prefix="gpu_bench_"))
     print(f"machine: {machine()}")
-    print(f"bf16 matmul peak (8192^3): {matmul_peak(torch.bfloat16, n=8192, device='cuda') / 1e12:.0f} TFLOP/s")
+    print(
+        f"bf16 matmul peak (8192^3): {matmul_peak(torch.bfloat16, n=8192, device='cuda') / 1e12:.0f} TFLOP/s"
+    )
 
     print("\n| model | steps | batch | s/epoch (best) | s/epoch (mean) | epoch 1 (warm-up) |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -66,16 +75,28 @@ def main() -> None:
         batch = overrides.get("batch_size", 64)
         print(f"| {label} | {kind} | {batch} | {best:.2f} | {mean:.2f} | {first} |", flush=True)
 
-    print(f"\nquality per epoch, --preset fast on the GPU (evaluator, 10,000 samples):")
+    print("\nquality per epoch, --preset fast on the GPU (evaluator, 10,000 samples):")
     t0 = time.time()
-    run = train_api(out_dir=out, run_dir=out / "fast_quality", progress=False, epochs=args.quality_epochs,
-                    sample_epochs=(), device="cuda", eval_every=1, eval_samples=10000, **PRESETS["fast"])
+    run = train_api(
+        out_dir=out,
+        run_dir=out / "fast_quality",
+        progress=False,
+        epochs=args.quality_epochs,
+        sample_epochs=(),
+        device="cuda",
+        eval_every=1,
+        eval_samples=10000,
+        **PRESETS["fast"],
+    )
     train_s = {r["epoch"]: r["train_seconds"] for r in rows(run, "epoch")}
     print("| epoch | training s | FID | IS | digits | confident | precision | recall |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for e in rows(run, "eval"):
-        print(f"| {e['epoch']} | {train_s[e['epoch']]:.1f} | {e['fid']:.3f} | {e['inception_score']:.2f} | "
-              f"{e['classes_covered']} | {e['confident_share']:.1%} | {e['precision']:.3f} | {e['recall']:.3f} |")
+        print(
+            f"| {e['epoch']} | {train_s[e['epoch']]:.1f} | {e['fid']:.3f} | {e['inception_score']:.2f} | "
+            f"{e['classes_covered']} | {e['confident_share']:.1%} | {e['precision']:.3f} | "
+            f"{e['recall']:.3f} |"
+        )
     print(f"(wall time with evaluations and outputs: {time.time() - t0:.0f} s)")
 
 

@@ -13,9 +13,18 @@ import tempfile
 import time
 
 import mnistgan
-from mnistgan.evaluate.api import evaluate
+from mnistgan.evaluator.api import evaluate
 
-KEYS = ("fid", "inception_score", "precision", "recall", "confident_share", "kl_to_uniform", "density", "coverage")
+KEYS = (
+    "fid",
+    "inception_score",
+    "precision",
+    "recall",
+    "confident_share",
+    "kl_to_uniform",
+    "density",
+    "coverage",
+)
 
 
 def main() -> None:
@@ -29,7 +38,9 @@ def main() -> None:
         run = mnistgan.train(out_dir=d, progress=False, **json.loads(args.overrides))
         seconds = time.time() - t0
         row = evaluate(generator=str(run / "generator"), n=args.n, reference=False)["samples"]
-    print(json.dumps({"name": args.name, "secs": round(seconds), **{k: row.get(k) for k in KEYS}}), flush=True)
+    print(
+        json.dumps({"name": args.name, "secs": round(seconds), **{k: row.get(k) for k in KEYS}}), flush=True
+    )
 
 
 if __name__ == "__main__":

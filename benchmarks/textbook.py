@@ -27,14 +27,23 @@ from mnistgan.models.mlp import MLPDiscriminator, MLPGenerator
 
 # the course setups, named like mnistgan's presets
 SETUPS = {
-    "textbook-mlp": dict(model=ModelConfig(model="mlp", g_activation="leaky_relu", dropout=0.3, init="default"),
-                         loss="bce", batch_size=64),
+    "textbook-mlp": dict(
+        model=ModelConfig(model="mlp", g_activation="leaky_relu", dropout=0.3, init="default"),
+        loss="bce",
+        batch_size=64,
+    ),
     "textbook-dcgan": dict(model=ModelConfig(model="dcgan"), loss="bce", batch_size=64),
-    "textbook-mlp-128": dict(model=ModelConfig(model="mlp", g_activation="leaky_relu", dropout=0.3, init="default"),
-                             loss="bce", batch_size=128),
+    "textbook-mlp-128": dict(
+        model=ModelConfig(model="mlp", g_activation="leaky_relu", dropout=0.3, init="default"),
+        loss="bce",
+        batch_size=128,
+    ),
     "textbook-dcgan-128": dict(model=ModelConfig(model="dcgan"), loss="bce", batch_size=128),
-    "textbook-mlp-wgan-gp": dict(model=ModelConfig(model="mlp", g_activation="leaky_relu", init="default",
-                                                   g_norm="batch"), loss="wgan-gp", batch_size=64),
+    "textbook-mlp-wgan-gp": dict(
+        model=ModelConfig(model="mlp", g_activation="leaky_relu", init="default", g_norm="batch"),
+        loss="wgan-gp",
+        batch_size=64,
+    ),
 }
 
 
@@ -77,9 +86,14 @@ def course_model(model: nn.Module) -> nn.Sequential:
     return nn.Sequential(*[nn.Dropout(m.p) if isinstance(m, nn.Dropout) else m for m in layers])
 
 
-def train_textbook(setup: str, seconds: float, seed: int = 0,
-                   on_tick: Optional[Callable[[nn.Module, float, int], None]] = None,
-                   tick_every: float = 60.0, batch_size: Optional[int] = None) -> dict:
+def train_textbook(
+    setup: str,
+    seconds: float,
+    seed: int = 0,
+    on_tick: Optional[Callable[[nn.Module, float, int], None]] = None,
+    tick_every: float = 60.0,
+    batch_size: Optional[int] = None,
+) -> dict:
     """Train for `seconds` of wall time; call on_tick(G, elapsed, images) every tick_every seconds.
 
     Returns {"images": N, "seconds": T, "images_per_s": N/T, "G": G}. Time spent in on_tick

@@ -19,8 +19,8 @@ import json
 import tempfile
 
 import mnistgan
-from mnistgan.cli import PRESETS
-from mnistgan.evaluate.api import evaluate_module
+from mnistgan.evaluator.api import evaluate_module
+from mnistgan.presets import PRESETS
 
 from common import machine
 from textbook import SETUPS, train_textbook
@@ -31,10 +31,14 @@ def textbook_curve(setup: str, seconds: float, tick: float, eval_n: int) -> list
 
     def on_tick(G, elapsed, images):
         m = evaluate_module(G, SETUPS[setup]["model"].z_dim, n=eval_n)
-        curve.append({"seconds": round(elapsed, 1), "images": images, "fid": m["fid"],
-                      "classes": m["classes_covered"]})
-        print(f"  {setup:22} {elapsed:7.1f} s {images:9,d} img  FID {m['fid']:8.3f}  digits {m['classes_covered']}",
-              flush=True)
+        curve.append(
+            {"seconds": round(elapsed, 1), "images": images, "fid": m["fid"], "classes": m["classes_covered"]}
+        )
+        print(
+            f"  {setup:22} {elapsed:7.1f} s {images:9,d} img  FID {m['fid']:8.3f}  digits "
+            f"{m['classes_covered']}",
+            flush=True,
+        )
 
     out = train_textbook(setup, seconds, on_tick=on_tick, tick_every=tick)
     if not curve or curve[-1]["seconds"] < out["seconds"] - 1:
@@ -44,12 +48,27 @@ def textbook_curve(setup: str, seconds: float, tick: float, eval_n: int) -> list
 
 def fast_curve(seconds: float, eval_n: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as d:
-        run = mnistgan.train(preset_overrides(), out_dir=d, progress=False, time_budget=seconds, epochs=1000,
-                             eval_every=1, eval_samples=eval_n)
+        run = mnistgan.train(
+            preset_overrides(),
+            out_dir=d,
+            progress=False,
+            time_budget=seconds,
+            epochs=1000,
+            eval_every=1,
+            eval_samples=eval_n,
+        )
         rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
     by_step = {r["step"]: r for r in rows if r["kind"] == "epoch"}
-    return [{"seconds": by_step[r["step"]]["train_seconds"], "images": by_step[r["step"]]["images"],
-             "fid": r["fid"], "classes": r["classes_covered"]} for r in rows if r["kind"] == "eval"]
+    return [
+        {
+            "seconds": by_step[r["step"]]["train_seconds"],
+            "images": by_step[r["step"]]["images"],
+            "fid": r["fid"],
+            "classes": r["classes_covered"],
+        }
+        for r in rows
+        if r["kind"] == "eval"
+    ]
 
 
 def preset_overrides():
@@ -63,7 +82,9 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0, help="training time of each textbook setup")
     p.add_argument("--tick", type=float, default=60.0, help="seconds between textbook evaluations")
     p.add_argument("--eval-n", type=int, default=5000, help="samples per FID")
-    p.add_argument("--fast-seconds", type=float, default=120.0, help="training time budget of the fast preset")
+    p.add_argument(
+        "--fast-seconds", type=float, default=120.0, help="training time budget of the fast preset"
+    )
     p.add_argument("--setups", default="textbook-mlp,textbook-dcgan,textbook-mlp-wgan-gp")
     args = p.parse_args()
     print(f"machine: {machine()}")
@@ -75,19 +96,27 @@ def main() -> None:
     print(f"\ntarget: {best_setup} after {args.minutes:g} min, FID {target:.3f}")
     curve = fast_curve(args.fast_seconds, args.eval_n)
     for c in curve:
-        print(f"  {'mnistgan --preset fast':22} {c['seconds']:7.1f} s {c['images']:9,d} img  FID {c['fid']:8.3f}"
-              f"  digits {c['classes']}", flush=True)
+        print(
+            f"  {'mnistgan --preset fast':22} {c['seconds']:7.1f} s {c['images']:9,d} img  FID "
+            f"{c['fid']:8.3f}"
+            f"  digits {c['classes']}",
+            flush=True,
+        )
     hit = next((c for c in curve if c["fid"] <= target), None)
     print(f"\n{'setup':24} {'train time':>10} {'FID':>8} {'digits':>6}")
     for setup, c in results.items():
         print(f"{setup:24} {c[-1]['seconds']:9.0f}s {c[-1]['fid']:8.3f} {c[-1]['classes']:>6}")
     if hit:
         speedup = results[best_setup][-1]["seconds"] / hit["seconds"]
-        print(f"{'mnistgan --preset fast':24} {hit['seconds']:9.0f}s {hit['fid']:8.3f} {hit['classes']:>6}"
-              f"   <- first reaches the target: {speedup:.1f}x faster")
+        print(
+            f"{'mnistgan --preset fast':24} {hit['seconds']:9.0f}s {hit['fid']:8.3f} {hit['classes']:>6}"
+            f"   <- first reaches the target: {speedup:.1f}x faster"
+        )
     else:
-        print(f"mnistgan --preset fast did not reach FID {target:.3f} within {args.fast_seconds:g} s "
-              f"(best {min(c['fid'] for c in curve):.3f})")
+        print(
+            f"mnistgan --preset fast did not reach FID {target:.3f} within {args.fast_seconds:g} s "
+            f"(best {min(c['fid'] for c in curve):.3f})"
+        )
 
 
 if __name__ == "__main__":

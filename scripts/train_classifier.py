@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from mnistgan.data import load_images
-from mnistgan.evaluate.classifier import Classifier, file_sha256, run_classifier, use_bf16
+from mnistgan.evaluator.classifier import Classifier, file_sha256, run_classifier, use_bf16
 from mnistgan.files import write_json, write_with
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,9 @@ def train(args) -> dict:
     model = Classifier().to(memory_format=torch.channels_last)
     steps_per_epoch = len(x_tr) // args.batch_size
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch
+    )
     flip = args.dataset == "fashion-mnist"
     start = time.time()
     for epoch in range(1, args.epochs + 1):
@@ -78,7 +80,7 @@ def train(args) -> dict:
         order = torch.randperm(len(x_tr), generator=gen)
         total = 0.0
         for s in range(steps_per_epoch):
-            idx = order[s * args.batch_size: (s + 1) * args.batch_size]
+            idx = order[s * args.batch_size : (s + 1) * args.batch_size]
             x = shift(x_tr[idx].unsqueeze(1).float().div(255), gen, flip=flip)
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -89,8 +91,11 @@ def train(args) -> dict:
             sched.step()
             total += float(loss.detach())
         val = accuracy(x_val, y_val, model, bf16)
-        print(f"epoch {epoch:2d}  loss {total / steps_per_epoch:.4f}  held-out acc {val:.4f}  "
-              f"{time.time() - start:.0f}s", flush=True)
+        print(
+            f"epoch {epoch:2d}  loss {total / steps_per_epoch:.4f}  held-out acc {val:.4f}  "
+            f"{time.time() - start:.0f}s",
+            flush=True,
+        )
     seconds = time.time() - start
     model.eval()
     return {"model": model, "seconds": seconds, "bf16": bf16, "test": test_set, "val": (x_val, y_val)}
@@ -101,9 +106,14 @@ def save(args, result: dict) -> None:
 
     model = result["model"]
     out = Path(args.out or REPO / "src" / "mnistgan" / "assets" / f"classifier-{args.dataset}.safetensors")
-    state = {k: v.detach().float().contiguous() if v.is_floating_point() else v.contiguous()
-             for k, v in model.state_dict().items()}
-    write_with(out, lambda tmp: save_file(state, str(tmp), metadata={"dataset": args.dataset, "seed": str(args.seed)}))
+    state = {
+        k: v.detach().float().contiguous() if v.is_floating_point() else v.contiguous()
+        for k, v in model.state_dict().items()
+    }
+    write_with(
+        out,
+        lambda tmp: save_file(state, str(tmp), metadata={"dataset": args.dataset, "seed": str(args.seed)}),
+    )
     test = result["test"]
     x_val, y_val = result["val"]
     fp32_test = accuracy(test.images, test.labels, model, False)
@@ -113,9 +123,13 @@ def save(args, result: dict) -> None:
         "sha256": file_sha256(out),
         "bytes": out.stat().st_size,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "test_accuracy": accuracy(test.images, test.labels, model, result["bf16"]),  # as the evaluator runs it
+        "test_accuracy": accuracy(
+            test.images, test.labels, model, result["bf16"]
+        ),  # as the evaluator runs it
         "test_accuracy_fp32": fp32_test,
-        "test_first_2000_correct_fp32": round(accuracy(test.images[:SLICE], test.labels[:SLICE], model, False) * SLICE),
+        "test_first_2000_correct_fp32": round(
+            accuracy(test.images[:SLICE], test.labels[:SLICE], model, False) * SLICE
+        ),
         "held_out_accuracy_fp32": accuracy(x_val, y_val, model, False),
         "trained_on": f"train[:{-HELD_OUT}] (first 50,000 images); train[-{HELD_OUT}:] held out",
         "seed": args.seed,

@@ -8,7 +8,7 @@ from mnistgan.config import DataConfig
 from mnistgan.data import batches, epoch_order, load_train_data, read_idx, steps_per_epoch
 from mnistgan.errors import MnistganError
 
-from conftest import make_dataset_dir, write_idx
+from helpers import make_dataset_dir, write_idx
 
 
 def test_idx_roundtrip_raw_and_gz(tmp_path):

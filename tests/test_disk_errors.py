@@ -25,13 +25,15 @@ from PIL import Image
 from safetensors import SafetensorError
 
 from mnistgan import files
-from mnistgan.checkpoint import export_generator, load_checkpoint, save_checkpoint
 from mnistgan.config import Config, with_overrides
 from mnistgan.errors import MnistganError
+from mnistgan.generator.format import save_generator as export_generator
+from mnistgan.generator.images import save_folder, save_gif, save_grid, save_npz
+from mnistgan.generator.sample import load_generator
 from mnistgan.models import build_generator
-from mnistgan.sample import load_generator, save_folder, save_gif, save_grid, save_npz
+from mnistgan.training.state import load_checkpoint, save_checkpoint
 
-from conftest import TINY, run_cli
+from helpers import TINY, run_cli
 
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 DISK_FULL = "the disk is full; free some space"
@@ -41,8 +43,11 @@ OFFLINE = {"MNISTGAN_OFFLINE": "1"}
 
 def leftovers(directory: Path) -> list[str]:
     """Temporary files and folders of atomic writes (`.<name>.tmp*`, `.<name>.old`, `.last.pt.link`)."""
-    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob(".*")
-                  if ".tmp" in p.name or p.name.endswith((".old", ".link")))
+    return sorted(
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob(".*")
+        if ".tmp" in p.name or p.name.endswith((".old", ".link"))
+    )
 
 
 def snapshot(path: Path) -> dict[str, bytes]:
@@ -90,14 +95,19 @@ WRITERS = {  # name -> (file name, write(path, version)): each version writes di
     "grid": ("final_grid.png", lambda p, v: save_grid(np.roll(IMAGES, v), p)),
     "npz": ("samples.npz", lambda p, v: save_npz(np.roll(IMAGES, v), p)),
     "gif": ("progress.gif", write_gif),
-    "checkpoint": ("last.pt", lambda p, v: save_checkpoint(p, {"format": "mnistgan-checkpoint", "w": torch.full((99,), v)})),
+    "checkpoint": (
+        "last.pt",
+        lambda p, v: save_checkpoint(p, {"format": "mnistgan-checkpoint", "w": torch.full((99,), v)}),
+    ),
     "folder": ("final_generated_images", lambda p, v: save_folder(np.roll(IMAGES, v), p)),
     "export": ("generator", write_export),
 }
 
 
 @needs_dev_full
-@pytest.mark.parametrize("writer", [w for w in WRITERS if w != "folder"])  # folder: no single temp file (below)
+@pytest.mark.parametrize(
+    "writer", [w for w in WRITERS if w != "folder"]
+)  # folder: no single temp file (below)
 def test_disk_full_keeps_the_last_good_file(tmp_path, monkeypatch, writer):
     name, write = WRITERS[writer]
     out = tmp_path / "run" / name
@@ -119,7 +129,9 @@ def test_disk_full_keeps_the_last_good_file(tmp_path, monkeypatch, writer):
     msg = str(e.value)
     assert calls, "the writer did not go through an atomic temporary file"
     assert "\n" not in msg and "cannot write" in msg and str(tmp_path / "run") in msg
-    if writer == "checkpoint":  # torch.save turns ENOSPC into "unexpected pos ..."; the message still says what to do
+    if (
+        writer == "checkpoint"
+    ):  # torch.save turns ENOSPC into "unexpected pos ..."; the message still says what to do
         assert "free disk space" in msg and "previous checkpoint was kept" in msg
     else:
         assert DISK_FULL in msg
@@ -128,8 +140,11 @@ def test_disk_full_keeps_the_last_good_file(tmp_path, monkeypatch, writer):
 
 
 @pytest.mark.parametrize("writer", list(WRITERS))
-@pytest.mark.parametrize("err, message", [(errno.EACCES, NO_PERMISSION), (errno.EROFS, NO_PERMISSION),
-                                          (errno.ENOSPC, DISK_FULL)], ids=["EACCES", "EROFS", "ENOSPC"])
+@pytest.mark.parametrize(
+    "err, message",
+    [(errno.EACCES, NO_PERMISSION), (errno.EROFS, NO_PERMISSION), (errno.ENOSPC, DISK_FULL)],
+    ids=["EACCES", "EROFS", "ENOSPC"],
+)
 @pytest.mark.parametrize("where", ["create", "rename"])
 def test_permission_and_space_errors_on_create_or_rename(tmp_path, monkeypatch, writer, err, message, where):
     """The temporary file/folder cannot be created, or the final rename is refused."""
@@ -141,7 +156,13 @@ def test_permission_and_space_errors_on_create_or_rename(tmp_path, monkeypatch, 
         fail_on(monkeypatch, files.tempfile, "mkstemp", err)
         fail_on(monkeypatch, files.tempfile, "mkdtemp", err)
     else:  # only the rename that moves the new (temporary) file/folder into place
-        fail_on(monkeypatch, files.os, "replace", err, when=lambda src, dst: Path(dst) == out and ".tmp" in Path(src).name)
+        fail_on(
+            monkeypatch,
+            files.os,
+            "replace",
+            err,
+            when=lambda src, dst: Path(dst) == out and ".tmp" in Path(src).name,
+        )
     with pytest.raises(MnistganError) as e:
         write(out, 2)
     monkeypatch.undo()
@@ -150,8 +171,9 @@ def test_permission_and_space_errors_on_create_or_rename(tmp_path, monkeypatch, 
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("err, message", [(errno.ENOSPC, DISK_FULL), (errno.EACCES, NO_PERMISSION)],
-                         ids=["ENOSPC", "EACCES"])
+@pytest.mark.parametrize(
+    "err, message", [(errno.ENOSPC, DISK_FULL), (errno.EACCES, NO_PERMISSION)], ids=["ENOSPC", "EACCES"]
+)
 def test_export_whose_safetensors_write_fails(tmp_path, monkeypatch, err, message):
     """safetensors reports I/O errors as SafetensorError("... (os error N)"), not OSError."""
     out = tmp_path / "run" / "generator"
@@ -161,7 +183,7 @@ def test_export_whose_safetensors_write_fails(tmp_path, monkeypatch, err, messag
     def save_file(*args, **kwargs):
         raise SafetensorError(f"Error while serializing: I/O error: {os.strerror(err)} (os error {err})")
 
-    monkeypatch.setattr("mnistgan.checkpoint.save_file", save_file)
+    monkeypatch.setattr("mnistgan.generator.format.save_file", save_file)
     with pytest.raises(MnistganError, match=message):
         write_export(out, 2)
     monkeypatch.undo()
@@ -244,8 +266,11 @@ def test_append_line_never_leaves_half_a_line(tmp_path, monkeypatch, fail):
             raise OSError(errno.EACCES, os.strerror(errno.EACCES))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(files.os, {"write-half": "write", "fsync": "fsync", "open": "open"}[fail],
-                        {"write-half": write, "fsync": fsync, "open": open_}[fail])
+    monkeypatch.setattr(
+        files.os,
+        {"write-half": "write", "fsync": "fsync", "open": "open"}[fail],
+        {"write-half": write, "fsync": fsync, "open": open_}[fail],
+    )
     with pytest.raises(MnistganError, match=NO_PERMISSION if fail == "open" else DISK_FULL):
         files.append_line(log, json.dumps({"step": 2, "loss_d": 0.5}))
     monkeypatch.undo()
@@ -257,15 +282,33 @@ def test_append_line_never_leaves_half_a_line(tmp_path, monkeypatch, fail):
 # ---------------------------------------------------------------------------- a real run, through the CLI
 
 # CPU: the NaN is injected by patching Python code per step, which a replayed CUDA graph never re-runs
-ARGS = ["--epochs", "3", "--limit", "48", "--sample-epochs", "1", "--log-every", "1", "--precision", "fp32",
-        "--device", "cpu", *TINY]
+ARGS = [
+    "--epochs",
+    "3",
+    "--limit",
+    "48",
+    "--sample-epochs",
+    "1",
+    "--log-every",
+    "1",
+    "--precision",
+    "fp32",
+    "--device",
+    "cpu",
+    *TINY,
+]
 
 
 def run_patched(patch: str, *args) -> subprocess.CompletedProcess:
     """`mnistgan ARGS` in a subprocess after running `patch` (Python) in it."""
     code = textwrap.dedent(patch) + "\nfrom mnistgan.cli import main\nmain(sys.argv[1:])\n"
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **OFFLINE}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **OFFLINE},
+        timeout=600,
+    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -283,9 +326,10 @@ def epochs_logged(run: Path) -> list[int]:
 @needs_dev_full
 def test_run_whose_second_checkpoint_hits_a_full_disk_resumes(tmp_path):
     run = tmp_path / "run"
-    proc = run_patched("""
+    proc = run_patched(
+        """
         import os, sys
-        import mnistgan.checkpoint as C
+        import mnistgan.training.state as C
         save, calls = C.torch.save, []
         def save_on_full_disk(obj, f, *a, **k):
             calls.append(f)
@@ -294,7 +338,12 @@ def test_run_whose_second_checkpoint_hits_a_full_disk_resumes(tmp_path):
                 os.symlink("/dev/full", f)
             return save(obj, f, *a, **k)
         C.torch.save = save_on_full_disk
-    """, "train", "--run-dir", run, *ARGS)
+    """,
+        "train",
+        "--run-dir",
+        run,
+        *ARGS,
+    )
     line = one_error_line(proc)
     assert "epoch_002.pt" in line and "free disk space" in line and "kept" in line
     assert leftovers(run) == [] and not (run / "generator").exists()
@@ -310,13 +359,19 @@ def test_run_whose_second_checkpoint_hits_a_full_disk_resumes(tmp_path):
 
 def test_run_whose_export_is_refused_keeps_its_final_state_and_resumes(tmp_path):
     run = tmp_path / "run"
-    proc = run_patched("""
+    proc = run_patched(
+        """
         import sys
-        import mnistgan.checkpoint as C
+        import mnistgan.generator.format as C
         def save_file(*a, **k):  # what safetensors raises when the folder is not writable
             raise C.SafetensorError("Error while serializing: I/O error: Permission denied (os error 13)")
         C.save_file = save_file
-    """, "train", "--run-dir", run, *ARGS)
+    """,
+        "train",
+        "--run-dir",
+        run,
+        *ARGS,
+    )
     line = one_error_line(proc)
     assert "generator" in line and NO_PERMISSION in line
     assert leftovers(run) == [] and not (run / "generator").exists()
@@ -333,8 +388,8 @@ NAN_FROM_STEP = 7  # the first step of epoch 3 (3 steps of 16 images per epoch)
 
 NAN_PATCH = f"""
     import sys
-    import mnistgan.train as T
-    from mnistgan.losses import Loss
+    import mnistgan.training.step as T
+    from mnistgan.training.losses import Loss
     bce, calls = T.LOSSES["bce"], []
     def d(r, f, **k):
         calls.append(1)
@@ -345,8 +400,8 @@ NAN_PATCH = f"""
 
 
 def nan_loss(monkeypatch, from_step: int) -> None:
-    from mnistgan import train as T
-    from mnistgan.losses import Loss
+    import mnistgan.training.step as T
+    from mnistgan.training.losses import Loss
 
     bce, calls = T.LOSSES["bce"], []
 
@@ -370,11 +425,25 @@ def all_finite(state) -> bool:
 
 @pytest.mark.parametrize("log_every", [1, 100])  # caught at the next log tick, or at the end of the epoch
 def test_nan_loss_stops_with_the_step_and_a_resumable_checkpoint(tmp_path, monkeypatch, log_every):
-    from mnistgan.train import Diverged, train
+    from mnistgan.errors import Diverged
+    from mnistgan.training import run_training as train
 
-    cfg = with_overrides(Config(), {"epochs": 3, "limit": 48, "batch_size": 16, "checkpoint_every": 1,
-                                    "log_every": log_every, "sample_epochs": "1", "precision": "fp32",
-                                    "device": "cpu", "g_width": 4, "d_width": 4, "z_dim": 8})
+    cfg = with_overrides(
+        Config(),
+        {
+            "epochs": 3,
+            "limit": 48,
+            "batch_size": 16,
+            "checkpoint_every": 1,
+            "log_every": log_every,
+            "sample_epochs": "1",
+            "precision": "fp32",
+            "device": "cpu",
+            "g_width": 4,
+            "d_width": 4,
+            "z_dim": 8,
+        },
+    )
     quiet = {"progress": False, "log": lambda m: None}
     reference = train(cfg, run_dir=tmp_path / "reference", **quiet)
     nan_loss(monkeypatch, NAN_FROM_STEP)
@@ -391,8 +460,9 @@ def test_nan_loss_stops_with_the_step_and_a_resumable_checkpoint(tmp_path, monke
     monkeypatch.undo()  # the cause is fixed: resume from the last good checkpoint
     train(cfg, resume=run, **quiet)
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 9
-    assert (run / "generator" / "model.safetensors").read_bytes() == \
-        (reference / "generator" / "model.safetensors").read_bytes()  # as if the NaN never happened
+    assert (run / "generator" / "model.safetensors").read_bytes() == (
+        reference / "generator" / "model.safetensors"
+    ).read_bytes()  # as if the NaN never happened
 
 
 def test_nan_loss_through_the_cli_is_one_line_with_exit_status_2(tmp_path):
@@ -429,8 +499,14 @@ def test_same_seed_gives_bit_identical_weights(seeded_runs):
     for part in ("G", "D", "G_ema"):
         for k, t in sa[part].items():
             assert torch.equal(t, sb[part][k]), f"{part}.{k} differs between identical runs"
-    losses = [[(r["loss_d"], r["loss_g"]) for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())
-               if "loss_d" in r] for run in (a, b)]
+    losses = [
+        [
+            (r["loss_d"], r["loss_g"])
+            for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())
+            if "loss_d" in r
+        ]
+        for run in (a, b)
+    ]
     assert losses[0] == losses[1] and losses[0]
     assert weights(seeded_runs["seed1"]) != weights(a)  # the comparison can tell runs apart
 

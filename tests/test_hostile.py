@@ -33,19 +33,24 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from mnistgan.checkpoint import export_generator, latest_checkpoint, load_checkpoint, save_checkpoint
 from mnistgan.config import SECTIONS, Config, flat_fields, from_dict, load_config, to_dict, with_overrides
 from mnistgan.data import read_idx
 from mnistgan.errors import MnistganError
-from mnistgan.evaluate.inputs import load_input, load_inputs
+from mnistgan.evaluator.inputs import load_input, load_inputs
+from mnistgan.generator.format import save_generator as export_generator
+from mnistgan.generator.sample import load_generator
 from mnistgan.models import build_generator
-from mnistgan.sample import load_generator
+from mnistgan.training.state import latest_checkpoint, load_checkpoint, save_checkpoint
 
-from conftest import run_cli, write_idx
+from helpers import run_cli, write_idx
 
 # sized so that the whole file runs in well under a minute on 2 busy cores
-FEW = settings(max_examples=40, deadline=None, derandomize=True,
-               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FEW = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 SOME = settings(FEW, max_examples=80)
 
 TINY_MODEL = {"g_width": 4, "d_width": 4, "z_dim": 8}
@@ -89,6 +94,7 @@ def work(tmp_path_factory) -> Path:
 
 # ============================================================================ IDX reader
 
+
 def idx_bytes(dims, payload: bytes, dtype: int = 0x08) -> bytes:
     return bytes([0, 0, dtype, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims) + payload
 
@@ -114,10 +120,15 @@ def test_idx_random_bytes(work, data, gz):
 
 
 @SOME
-@given(dims=st.one_of(st.lists(st.integers(0, 6), min_size=1, max_size=4),
-                      st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=3)),
-       extra=st.integers(-5, 5), dtype=st.sampled_from([0x08, 0x08, 0x08, 0x09, 0x0B, 0x0D]),
-       gz=st.booleans())
+@given(
+    dims=st.one_of(
+        st.lists(st.integers(0, 6), min_size=1, max_size=4),
+        st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=3),
+    ),
+    extra=st.integers(-5, 5),
+    dtype=st.sampled_from([0x08, 0x08, 0x08, 0x09, 0x0B, 0x0D]),
+    gz=st.booleans(),
+)
 def test_idx_headers_must_match_the_data(work, dims, extra, dtype, gz):
     total = int(np.prod(dims, dtype=object))
     n = max(0, total + extra) if total < 10_000 else abs(extra) * 100
@@ -141,7 +152,7 @@ def test_idx_truncated_or_flipped(work, cut, flip, gz):
     p.write_bytes(truncated)
     assert check_idx(p) is None, "a truncated IDX file was accepted"
     i = flip % len(data)
-    p.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
+    p.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :])
     a = check_idx(p)
     if a is not None and not gz:
         # a flipped raw byte is either in the header (refused) or in the pixels (read as is)
@@ -165,13 +176,38 @@ def test_idx_huge_declared_dimensions_allocate_nothing(work, dims, gz):
 
 # ============================================================================ config loader
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**64, 2**64),
-                         st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-                         st.sampled_from(["", "none", "1", "8", "1e-3", "nan", "inf", "-1", "true", "mlp",
-                                          "dcgan", "cpu", "cuda:x", "1,2,x", "translation", "0x10"]))
-json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c,
-                                                                                             max_size=3),
-                           max_leaves=8)
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**64), 2**64),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "",
+            "none",
+            "1",
+            "8",
+            "1e-3",
+            "nan",
+            "inf",
+            "-1",
+            "true",
+            "mlp",
+            "dcgan",
+            "cpu",
+            "cuda:x",
+            "1,2,x",
+            "translation",
+            "0x10",
+        ]
+    ),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+    max_leaves=8,
+)
 FIELDS = flat_fields()
 
 
@@ -180,7 +216,9 @@ def raw_configs(draw):
     """Nested dicts shaped like config.json, with every kind of junk in values and keys."""
     raw: dict = {}
     for name, value in draw(st.lists(st.tuples(st.sampled_from(sorted(FIELDS)), json_values), max_size=6)):
-        section = FIELDS[name][0] if draw(st.integers(0, 9)) else draw(st.sampled_from(list(SECTIONS) + ["junk"]))
+        section = (
+            FIELDS[name][0] if draw(st.integers(0, 9)) else draw(st.sampled_from(list(SECTIONS) + ["junk"]))
+        )
         raw.setdefault(section, {})[name] = value
     if draw(st.integers(0, 9)) == 0:
         raw[draw(st.sampled_from(list(SECTIONS)))] = draw(json_values)  # a section that is not an object
@@ -204,35 +242,55 @@ def test_config_file_of_random_bytes_or_json(work, data):
     outcome(load_config, p)
 
 
-@pytest.mark.parametrize("raw, message", [
-    ([], "expected a JSON object"), ("model", "expected a JSON object"), (None, "expected a JSON object"),
-    ({"model": [1]}, "section 'model' must be an object"), ({"modle": {}}, "unknown section"),
-    ({"model": {"zdim": 8}}, "unknown setting 'model.zdim'"),
-    ({"model": {"z_dim": "eight"}}, "invalid value for z_dim"), ({"model": {"z_dim": -8}}, "z_dim must be positive"),
-    ({"model": {"z_dim": 0}}, "z_dim must be positive"), ({"model": {"z_dim": 2.5}}, "invalid value for z_dim"),
-    ({"model": {"z_dim": True}}, "invalid value for z_dim"), ({"model": {"z_dim": None}}, "invalid value for z_dim"),
-    ({"model": {"z_dim": {"a": [1, {"b": None}]}}}, "invalid value for z_dim"),
-    ({"model": {"g_width": -4}}, "g_width must be positive"), ({"model": {"model": 3}}, "invalid value for model"),
-    ({"model": {"model": "gan"}}, "unknown model 'gan'"), ({"optim": {"batch_size": [64]}}, "invalid value"),
-    ({"optim": {"lr": "fast"}}, "invalid value for lr"), ({"optim": {"lr": float("nan")}}, "invalid value for lr"),
-    ({"optim": {"lr": float("inf")}}, "invalid value for lr"), ({"optim": {"lr": -1e-3}}, "lr must be positive"),
-    ({"train": {"epochs": -1}}, "epochs must be positive"), ({"data": {"limit": -5}}, "limit must be positive"),
-    ({"data": {"digit": 12}}, "digit must be between 0 and 9"), ({"data": {"data_dir": 5}}, "invalid value"),
-    ({"train": {"sample_epochs": [0]}}, "sample_epochs must be positive"),
-    ({"train": {"sample_epochs": "1,x"}}, "invalid value for sample_epochs"),
-    ({"train": {"sample_epochs": {"1": 2}}}, "invalid value for sample_epochs"),
-    ({"train": {"ema_decay": 1.0}}, r"ema_decay must be in \[0, 1\)"), ({"train": {"device": "cuda:x"}}, "unknown device"),
-    ({"train": {"deterministic": "maybe"}}, "invalid value for deterministic"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ([], "expected a JSON object"),
+        ("model", "expected a JSON object"),
+        (None, "expected a JSON object"),
+        ({"model": [1]}, "section 'model' must be an object"),
+        ({"modle": {}}, "unknown section"),
+        ({"model": {"zdim": 8}}, "unknown setting 'model.zdim'"),
+        ({"model": {"z_dim": "eight"}}, "invalid value for z_dim"),
+        ({"model": {"z_dim": -8}}, "z_dim must be positive"),
+        ({"model": {"z_dim": 0}}, "z_dim must be positive"),
+        ({"model": {"z_dim": 2.5}}, "invalid value for z_dim"),
+        ({"model": {"z_dim": True}}, "invalid value for z_dim"),
+        ({"model": {"z_dim": None}}, "invalid value for z_dim"),
+        ({"model": {"z_dim": {"a": [1, {"b": None}]}}}, "invalid value for z_dim"),
+        ({"model": {"g_width": -4}}, "g_width must be positive"),
+        ({"model": {"model": 3}}, "invalid value for model"),
+        ({"model": {"model": "gan"}}, "unknown model 'gan'"),
+        ({"optim": {"batch_size": [64]}}, "invalid value"),
+        ({"optim": {"lr": "fast"}}, "invalid value for lr"),
+        ({"optim": {"lr": float("nan")}}, "invalid value for lr"),
+        ({"optim": {"lr": float("inf")}}, "invalid value for lr"),
+        ({"optim": {"lr": -1e-3}}, "lr must be positive"),
+        ({"train": {"epochs": -1}}, "epochs must be positive"),
+        ({"data": {"limit": -5}}, "limit must be positive"),
+        ({"data": {"digit": 12}}, "digit must be between 0 and 9"),
+        ({"data": {"data_dir": 5}}, "invalid value"),
+        ({"train": {"sample_epochs": [0]}}, "sample_epochs must be positive"),
+        ({"train": {"sample_epochs": "1,x"}}, "invalid value for sample_epochs"),
+        ({"train": {"sample_epochs": {"1": 2}}}, "invalid value for sample_epochs"),
+        ({"train": {"ema_decay": 1.0}}, r"ema_decay must be in \[0, 1\)"),
+        ({"train": {"device": "cuda:x"}}, "unknown device"),
+        ({"train": {"deterministic": "maybe"}}, "invalid value for deterministic"),
+    ],
+)
 def test_config_bogus_values_are_one_clear_error(raw, message):
     refuses(from_dict, raw, match=message)
 
 
-@pytest.mark.parametrize("text", [
-    '{"optim": {"lr": 1' + "0" * 400 + "}}",  # an integer too large for a float field
-    '{"model": {"z_dim": ' + "9" * 5000 + "}}",  # more digits than Python converts
-    "[" * 100_000 + "]" * 100_000,  # nesting deeper than the JSON parser recurses
-], ids=["int-too-big-for-float", "5000-digit-int", "deep-nesting"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"optim": {"lr": 1' + "0" * 400 + "}}",  # an integer too large for a float field
+        '{"model": {"z_dim": ' + "9" * 5000 + "}}",  # more digits than Python converts
+        "[" * 100_000 + "]" * 100_000,  # nesting deeper than the JSON parser recurses
+    ],
+    ids=["int-too-big-for-float", "5000-digit-int", "deep-nesting"],
+)
 def test_config_files_that_break_python_number_and_json_limits(work, text):
     p = work / "limits.json"
     p.write_text(text)
@@ -244,6 +302,7 @@ def test_config_refuses_seeds_torch_cannot_use():
 
 
 # ============================================================================ generator loader
+
 
 @pytest.fixture(scope="module")
 def generator_dir(work) -> Path:
@@ -284,14 +343,19 @@ def test_generator_truncated_or_flipped_weights(work, generator_dir, cut, flip, 
     (d / "model.safetensors").write_bytes(good[: cut % len(good)])
     assert check_generator(d) is None
     i = flip % len(good)
-    (d / "model.safetensors").write_bytes(good[:i] + bytes([good[i] ^ (1 << bit)]) + good[i + 1:])
+    (d / "model.safetensors").write_bytes(good[:i] + bytes([good[i] ^ (1 << bit)]) + good[i + 1 :])
     check_generator(d)
 
 
 @FEW
-@given(data=st.one_of(st.binary(max_size=300), raw_configs().map(lambda r: json.dumps(r).encode()),
-                      raw_configs().map(lambda r: json.dumps({"format": "mnistgan-generator", "config": r}).encode()),
-                      json_values.map(lambda v: json.dumps({"format": "mnistgan-generator", "config": v}).encode())))
+@given(
+    data=st.one_of(
+        st.binary(max_size=300),
+        raw_configs().map(lambda r: json.dumps(r).encode()),
+        raw_configs().map(lambda r: json.dumps({"format": "mnistgan-generator", "config": r}).encode()),
+        json_values.map(lambda v: json.dumps({"format": "mnistgan-generator", "config": v}).encode()),
+    )
+)
 def test_generator_malformed_config_json(work, generator_dir, data):
     d = copy_generator(generator_dir, work / "g_cfg")
     (d / "config.json").write_bytes(data)
@@ -304,16 +368,19 @@ def edit_config(d: Path, section: str, key: str, value) -> None:
     (d / "config.json").write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("section, key, value, message", [
-    ("model", "z_dim", 10**9, "weight|beyond what mnistgan supports"),  # would be a 1.5 TB layer
-    ("model", "z_dim", 200_000, "weight|beyond what mnistgan supports"),  # would be a 300 MB layer
-    ("model", "g_width", 100_000, "weight|beyond what mnistgan supports"),
-    ("model", "model", "mlp", "does not match"),
-    ("model", "conditional", True, "weight"),
-    ("model", "z_dim", "8x", "invalid value for z_dim"),
-    ("model", "z_dim", -8, "z_dim must be positive"),
-    ("model", "g_norm", {"nested": ["junk"]}, "invalid value for g_norm"),
-])
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("model", "z_dim", 10**9, "weight|beyond what mnistgan supports"),  # would be a 1.5 TB layer
+        ("model", "z_dim", 200_000, "weight|beyond what mnistgan supports"),  # would be a 300 MB layer
+        ("model", "g_width", 100_000, "weight|beyond what mnistgan supports"),
+        ("model", "model", "mlp", "does not match"),
+        ("model", "conditional", True, "weight"),
+        ("model", "z_dim", "8x", "invalid value for z_dim"),
+        ("model", "z_dim", -8, "z_dim must be positive"),
+        ("model", "g_norm", {"nested": ["junk"]}, "invalid value for g_norm"),
+    ],
+)
 def test_generator_config_that_lies_about_the_weights(work, generator_dir, section, key, value, message):
     d = copy_generator(generator_dir, work / "g_lie")
     edit_config(d, section, key, value)
@@ -338,19 +405,28 @@ def first_float(state: dict) -> str:
     return next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda s, k: s.__setitem__(k, s[k].clone().index_fill_(0, torch.tensor([0]), float("nan"))), "NaN or Inf"),
-    (lambda s, k: s.__setitem__(k, s[k].clone().index_fill_(0, torch.tensor([0]), float("-inf"))), "NaN or Inf"),
-    (lambda s, k: s.__setitem__(k, s[k].flatten()), "has shape"),
-    (lambda s, k: s.__setitem__(k, s[k].unsqueeze(0).contiguous()), "has shape"),
-    (lambda s, k: s.__setitem__("extra.weight", torch.zeros(3)), "unexpected"),
-    (lambda s, k: s.pop(k), "missing"),
-    (lambda s, k: s.__setitem__(k + "_renamed", s.pop(k)), "missing"),
-    (lambda s, k: s.clear() or s.__setitem__("x", torch.zeros(1)), "missing"),
-    (lambda s, k: s.__setitem__(k, s[k].to(torch.float8_e4m3fn)), "dtype"),
-    (lambda s, k: s.__setitem__(k, s[k].to(torch.complex64)), "dtype"),
-    (lambda s, k: s.__setitem__(k, s[k].to(torch.int64)), "dtype"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda s, k: s.__setitem__(k, s[k].clone().index_fill_(0, torch.tensor([0]), float("nan"))),
+            "NaN or Inf",
+        ),
+        (
+            lambda s, k: s.__setitem__(k, s[k].clone().index_fill_(0, torch.tensor([0]), float("-inf"))),
+            "NaN or Inf",
+        ),
+        (lambda s, k: s.__setitem__(k, s[k].flatten()), "has shape"),
+        (lambda s, k: s.__setitem__(k, s[k].unsqueeze(0).contiguous()), "has shape"),
+        (lambda s, k: s.__setitem__("extra.weight", torch.zeros(3)), "unexpected"),
+        (lambda s, k: s.pop(k), "missing"),
+        (lambda s, k: s.__setitem__(k + "_renamed", s.pop(k)), "missing"),
+        (lambda s, k: s.clear() or s.__setitem__("x", torch.zeros(1)), "missing"),
+        (lambda s, k: s.__setitem__(k, s[k].to(torch.float8_e4m3fn)), "dtype"),
+        (lambda s, k: s.__setitem__(k, s[k].to(torch.complex64)), "dtype"),
+        (lambda s, k: s.__setitem__(k, s[k].to(torch.int64)), "dtype"),
+    ],
+)
 def test_generator_weights_with_wrong_values_names_shapes_or_dtypes(work, generator_dir, edit, message):
     d = copy_generator(generator_dir, work / "g_bad")
     state = weights_of(generator_dir)
@@ -397,13 +473,34 @@ def test_generator_whose_weights_are_a_pickle_is_refused_without_running_it(work
 
 # ============================================================================ resume-state loader
 
+
 @pytest.fixture(scope="module")
 def checkpoint_file(work) -> Path:
     """A real resume checkpoint, as the training loop writes it (one tiny epoch through the CLI)."""
     run = work / "ckrun"
-    run_cli("train", "--run-dir", run, "--epochs", "1", "--limit", "16", "--sample-epochs", "1",
-            "--precision", "fp32", "--g-width", "4", "--d-width", "4", "--z-dim", "8", "--batch-size", "16",
-            "--no-progress", env={"MNISTGAN_OFFLINE": "1"})
+    run_cli(
+        "train",
+        "--run-dir",
+        run,
+        "--epochs",
+        "1",
+        "--limit",
+        "16",
+        "--sample-epochs",
+        "1",
+        "--precision",
+        "fp32",
+        "--g-width",
+        "4",
+        "--d-width",
+        "4",
+        "--z-dim",
+        "8",
+        "--batch-size",
+        "16",
+        "--no-progress",
+        env={"MNISTGAN_OFFLINE": "1"},
+    )
     return run / "checkpoints" / "last.pt"
 
 
@@ -415,20 +512,41 @@ def test_checkpoint_truncated_or_flipped(work, checkpoint_file, cut, flip, bit):
     p.write_bytes(good[: cut % len(good)])
     assert outcome(load_checkpoint, p) is None
     i = flip % len(good)
-    p.write_bytes(good[:i] + bytes([good[i] ^ (1 << bit)]) + good[i + 1:])
+    p.write_bytes(good[:i] + bytes([good[i] ^ (1 << bit)]) + good[i + 1 :])
     state = outcome(load_checkpoint, p)
     if state is not None:
         assert isinstance(state["G"], dict) and isinstance(state["step"], int)
 
 
-@pytest.mark.parametrize("edit", [
-    lambda s: s.pop("G"), lambda s: s.pop("rng_cpu"), lambda s: s.__setitem__("epoch", "3"),
-    lambda s: s.__setitem__("step", -1), lambda s: s.__setitem__("batch", True),
-    lambda s: s.__setitem__("G", [1, 2]), lambda s: s.__setitem__("D", {"w": 1.0}),
-    lambda s: s.__setitem__("opt_g", None), lambda s: s.__setitem__("epoch_stats", [0.0]),
-    lambda s: s.__setitem__("rng_cpu", torch.zeros(3)), lambda s: s.__setitem__("train_time", "long"),
-], ids=["no-G", "no-rng", "epoch-str", "step-negative", "batch-bool", "G-list", "D-float", "opt-None",
-        "stats-short", "rng-float", "time-str"])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda s: s.pop("G"),
+        lambda s: s.pop("rng_cpu"),
+        lambda s: s.__setitem__("epoch", "3"),
+        lambda s: s.__setitem__("step", -1),
+        lambda s: s.__setitem__("batch", True),
+        lambda s: s.__setitem__("G", [1, 2]),
+        lambda s: s.__setitem__("D", {"w": 1.0}),
+        lambda s: s.__setitem__("opt_g", None),
+        lambda s: s.__setitem__("epoch_stats", [0.0]),
+        lambda s: s.__setitem__("rng_cpu", torch.zeros(3)),
+        lambda s: s.__setitem__("train_time", "long"),
+    ],
+    ids=[
+        "no-G",
+        "no-rng",
+        "epoch-str",
+        "step-negative",
+        "batch-bool",
+        "G-list",
+        "D-float",
+        "opt-None",
+        "stats-short",
+        "rng-float",
+        "time-str",
+    ],
+)
 def test_checkpoint_with_missing_or_mistyped_fields_is_refused(work, checkpoint_file, edit):
     state = load_checkpoint(checkpoint_file)
     edit(state)
@@ -458,7 +576,7 @@ def test_resume_refuses_pickled_code_in_every_checkpoint_without_running_it(work
 
 
 def test_resume_with_weights_of_another_shape_is_one_clear_error(work, checkpoint_file):
-    from mnistgan.train import train
+    from mnistgan.training import run_training as train
 
     run = work / "otherrun"
     shutil.rmtree(run, ignore_errors=True)
@@ -473,6 +591,7 @@ def test_resume_with_weights_of_another_shape_is_one_clear_error(work, checkpoin
 
 # ============================================================================ image loaders
 
+
 def save_npz(path: Path, **arrays) -> Path:
     with open(path, "wb") as f:
         np.savez(f, **arrays)
@@ -481,25 +600,53 @@ def save_npz(path: Path, **arrays) -> Path:
 
 def check_loaded(loaded, n: int | None = None):
     if loaded is not None:
-        assert loaded.images.dtype == np.uint8 and loaded.images.ndim == 3 and loaded.images.shape[1:] == (28, 28)
+        assert (
+            loaded.images.dtype == np.uint8
+            and loaded.images.ndim == 3
+            and loaded.images.shape[1:] == (28, 28)
+        )
         assert len(loaded.names) == len(loaded.images) and (n is None or len(loaded.images) == n)
         if loaded.labels is not None:
-            assert loaded.labels.shape == (len(loaded.images),) and 0 <= loaded.labels.min() <= loaded.labels.max() <= 9
+            assert (
+                loaded.labels.shape == (len(loaded.images),)
+                and 0 <= loaded.labels.min() <= loaded.labels.max() <= 9
+            )
     return loaded
 
 
-npz_dtypes = st.one_of(hnp.scalar_dtypes(), st.sampled_from([np.dtype("U3"), np.dtype("S2"),
-                                                             np.dtype([("a", "u1"), ("b", "f4")])]))
-npz_shapes = st.one_of(hnp.array_shapes(min_dims=0, max_dims=4, max_side=4),
-                       st.sampled_from([(2, 28, 28), (1, 1, 28, 28), (3, 28, 28, 1), (28, 28), (0, 28, 28),
-                                        (2, 3, 28, 28), (2, 28, 28, 3), (2, 28, 27)]))
+npz_dtypes = st.one_of(
+    hnp.scalar_dtypes(),
+    st.sampled_from([np.dtype("U3"), np.dtype("S2"), np.dtype([("a", "u1"), ("b", "f4")])]),
+)
+npz_shapes = st.one_of(
+    hnp.array_shapes(min_dims=0, max_dims=4, max_side=4),
+    st.sampled_from(
+        [
+            (2, 28, 28),
+            (1, 1, 28, 28),
+            (3, 28, 28, 1),
+            (28, 28),
+            (0, 28, 28),
+            (2, 3, 28, 28),
+            (2, 28, 28, 3),
+            (2, 28, 27),
+        ]
+    ),
+)
 
 
 @SOME
-@given(images=hnp.arrays(npz_dtypes, npz_shapes),
-       labels=st.one_of(st.none(), hnp.arrays(st.sampled_from([np.int64, np.uint8, np.float32, np.int8]),
-                                              hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))),
-       key=st.sampled_from(["images", "images", "other"]))
+@given(
+    images=hnp.arrays(npz_dtypes, npz_shapes),
+    labels=st.one_of(
+        st.none(),
+        hnp.arrays(
+            st.sampled_from([np.int64, np.uint8, np.float32, np.int8]),
+            hnp.array_shapes(min_dims=0, max_dims=2, max_side=3),
+        ),
+    ),
+    key=st.sampled_from(["images", "images", "other"]),
+)
 def test_npz_arrays_of_any_dtype_and_shape(work, images, labels, key):
     arrays = {key: images}
     if labels is not None:
@@ -523,30 +670,42 @@ def good_images(work) -> dict:
     digits = rng.integers(0, 256, (4, 28, 28), dtype=np.uint8)
     single, grid = work / "one.png", work / "grid.png"
     Image.fromarray(digits[0], mode="L").save(single)
-    Image.fromarray(np.kron(np.block([[digits[0], digits[1]], [digits[2], digits[3]]]),
-                            np.ones((4, 4), np.uint8)), mode="L").save(grid)
+    Image.fromarray(
+        np.kron(np.block([[digits[0], digits[1]], [digits[2], digits[3]]]), np.ones((4, 4), np.uint8)),
+        mode="L",
+    ).save(grid)
     npz = save_npz(work / "good.npz", images=digits, labels=np.arange(4))
     return {"png": single.read_bytes(), "grid": grid.read_bytes(), "npz": npz.read_bytes()}
 
 
 @SOME
-@given(kind=st.sampled_from(["png", "grid", "npz"]), cut=st.integers(0, 10**5), flip=st.integers(0, 10**5),
-       bit=st.integers(0, 7))
+@given(
+    kind=st.sampled_from(["png", "grid", "npz"]),
+    cut=st.integers(0, 10**5),
+    flip=st.integers(0, 10**5),
+    bit=st.integers(0, 7),
+)
 def test_image_files_truncated_or_flipped(work, good_images, kind, cut, flip, bit):
     good = good_images[kind]
     p = work / f"mut.{'npz' if kind == 'npz' else 'png'}"
     p.write_bytes(good[: cut % len(good)])
     assert outcome(load_input, p) is None
     i = flip % len(good)
-    p.write_bytes(good[:i] + bytes([good[i] ^ (1 << bit)]) + good[i + 1:])
+    p.write_bytes(good[:i] + bytes([good[i] ^ (1 << bit)]) + good[i + 1 :])
     check_loaded(outcome(load_input, p))
 
 
 @FEW
-@given(mode=st.sampled_from(["L", "1", "LA", "RGB", "RGBA", "P", "I;16"]),  # what PIL writes as PNG
-       w=st.sampled_from([1, 27, 28, 29, 56, 112, 224, 57]), h=st.sampled_from([1, 28, 56, 112, 113]),
-       grid=st.one_of(st.none(), st.sampled_from(["2x2", "1x1", "0x3", "x", "4,4", "99999999999999999999x1", " 2 X 1 "]),
-                      st.text(max_size=8)))
+@given(
+    mode=st.sampled_from(["L", "1", "LA", "RGB", "RGBA", "P", "I;16"]),  # what PIL writes as PNG
+    w=st.sampled_from([1, 27, 28, 29, 56, 112, 224, 57]),
+    h=st.sampled_from([1, 28, 56, 112, 113]),
+    grid=st.one_of(
+        st.none(),
+        st.sampled_from(["2x2", "1x1", "0x3", "x", "4,4", "99999999999999999999x1", " 2 X 1 "]),
+        st.text(max_size=8),
+    ),
+)
 def test_png_of_any_mode_size_and_grid_argument(work, mode, w, h, grid):
     p = work / "m.png"
     Image.new(mode, (w, h)).save(p)
@@ -561,10 +720,16 @@ def test_png_of_any_mode_size_and_grid_argument(work, mode, w, h, grid):
 
 def png_header_only(w: int, h: int, color_type: int = 0) -> bytes:
     """A PNG that declares w x h pixels and holds (almost) no pixel data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def npz_header_only(shape: tuple, descr: str = "|u1") -> bytes:
@@ -611,8 +776,8 @@ MEMORY_PROBE = textwrap.dedent("""
     from pathlib import Path
     from mnistgan.errors import MnistganError
     from mnistgan.data import read_idx
-    from mnistgan.evaluate.inputs import load_input
-    from mnistgan.sample import load_generator
+    from mnistgan.evaluator.inputs import load_input
+    from mnistgan.generator.sample import load_generator
     LOADERS = {"idx": read_idx, "image": load_input, "generator": load_generator}
     good, bad = json.loads(sys.argv[1])
     for kind, p in good:  # warm up: imports, allocator pools, PIL plugins
@@ -638,26 +803,39 @@ def test_hostile_sizes_never_make_a_loader_allocate(work, generator_dir, good_im
     (d / "good.npz").write_bytes(good_images["npz"])
     (d / "good.png").write_bytes(good_images["grid"])
     write_idx(d / "good-idx.gz", np.zeros((2, 28, 28), np.uint8), gz=True)
-    good = [["idx", str(d / "good-idx.gz")], ["image", str(d / "good.npz")], ["image", str(d / "good.png")],
-            ["generator", str(generator_dir)]]
+    good = [
+        ["idx", str(d / "good-idx.gz")],
+        ["image", str(d / "good.npz")],
+        ["image", str(d / "good.png")],
+        ["generator", str(generator_dir)],
+    ]
     bad = []
     for i, dims in enumerate([(2**16, 2**8, 2**7), (0xFFFFFFFF, 28, 28)]):
         raw = idx_bytes(dims, bytes(1000))
         (d / f"{i}.idx").write_bytes(raw)
         (d / f"{i}.idx.gz").write_bytes(gzip.compress(raw))
         bad += [["idx", str(d / f"{i}.idx")], ["idx", str(d / f"{i}.idx.gz")]]
-    for name, data in [("bomb.png", png_header_only(100_000, 100_000)), ("huge.npz", npz_header_only((10**12, 28, 28))),
-                       ("big.npz", npz_header_only((10**7, 28, 28))),
-                       ("rgb.png", png_header_only(9_000, 9_000, color_type=2))]:
+    for name, data in [
+        ("bomb.png", png_header_only(100_000, 100_000)),
+        ("huge.npz", npz_header_only((10**12, 28, 28))),
+        ("big.npz", npz_header_only((10**7, 28, 28))),
+        ("rgb.png", png_header_only(9_000, 9_000, color_type=2)),
+    ]:
         (d / name).write_bytes(data)
         bad.append(["image", str(d / name)])
     for i, (key, value) in enumerate([("z_dim", 10**9), ("z_dim", 200_000), ("g_width", 500)]):
         g = copy_generator(generator_dir, d / f"gen{i}")
         edit_config(g, "model", key, value)
         bad.append(["generator", str(g)])
-    proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, json.dumps([good, bad])], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, json.dumps([good, bad])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["results"] == ["refused"] * len(bad), list(zip([b[1] for b in bad], report["results"]))
-    assert report["grown_mib"] < 64, f"refusing hostile files raised peak memory by {report['grown_mib']:.0f} MiB"
+    assert report["grown_mib"] < 64, (
+        f"refusing hostile files raised peak memory by {report['grown_mib']:.0f} MiB"
+    )

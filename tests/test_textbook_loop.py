@@ -1,4 +1,5 @@
-"""The benchmarks' textbook loop runs mnistgan's architectures as course code does (benchmarks/textbook.py)."""
+"""The benchmarks' textbook loop runs mnistgan's architectures as course code does
+(benchmarks/textbook.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from textbook import SETUPS, course_model  # noqa: E402
-
 from mnistgan.models import build_discriminator, build_generator  # noqa: E402
 from mnistgan.models.dropout import Dropout  # noqa: E402
+
+from textbook import SETUPS, course_model  # noqa: E402
 
 
 @pytest.mark.parametrize("setup", ["textbook-mlp", "textbook-dcgan", "textbook-mlp-wgan-gp"])
@@ -43,7 +44,9 @@ def test_course_model_is_the_same_network_in_plain_torch(setup):
         x = g(z)
         y = d(x)
         y.pow(2).sum().backward()
-        outs.append([x.detach(), y.detach()] + [p.grad.clone() for p in list(g.parameters()) + list(d.parameters())])
+        outs.append(
+            [x.detach(), y.detach()] + [p.grad.clone() for p in list(g.parameters()) + list(d.parameters())]
+        )
     assert outs[0][1].shape == (6,)
     for a, b in zip(*outs):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -23,6 +23,8 @@ def opt(default, help: str, choices: tuple = ()):
     return field(default=default, metadata={"help": help, "choices": choices})
 
 
+AUTO_CLUSTERS = 100  # --clusters when unset (measured: K = 100 beat 50 and 200, docs/benchmarks.md)
+AUTO_MIN_IMAGES = 10_000  # below this (one digit, --limit) clusters would hold too few images each
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "emnist-digits")
 MODELS = ("mlp", "dcgan", "vae")
 LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")
@@ -43,10 +45,15 @@ class DataConfig:
 class ModelConfig:
     model: str = opt("dcgan", "generator/discriminator family (vae: the autoencoder baseline)", MODELS)
     z_dim: int = opt(100, "latent size (the course snippet's z_dim)")
-    g_width: Optional[int] = opt(None, "G width: channels of the last conv (dcgan, default 64) or first hidden layer (mlp, default 256)")
-    d_width: Optional[int] = opt(None, "D width: channels of the first conv (dcgan, default 64) or last hidden layer (mlp, default 256)")
-    g_depth: Optional[int] = opt(None, "mlp G hidden layers (default 3; dcgan: fixed 7->14->28 upsampling)")
-    d_depth: Optional[int] = opt(None, "D depth: mlp hidden layers (default 3) or dcgan conv layers (2 or 3, default 2)")
+    # widths and depths left unset take the model family's own default (models.registry.default_of)
+    g_width: Optional[int] = opt(
+        None, "G width: channels of the last conv (dcgan) or first hidden layer (mlp)"
+    )
+    d_width: Optional[int] = opt(
+        None, "D width: channels of the first conv (dcgan) or last hidden layer (mlp)"
+    )
+    g_depth: Optional[int] = opt(None, "mlp G hidden layers (dcgan: fixed 7->14->28 upsampling)")
+    d_depth: Optional[int] = opt(None, "D depth: mlp hidden layers or dcgan conv layers (2 or 3)")
     g_activation: str = opt("relu", "generator hidden activation", ACTIVATIONS)
     d_activation: str = opt("leaky_relu", "discriminator activation (leaky slope 0.2)", ACTIVATIONS)
     dropout: float = opt(0.0, "dropout probability in D (0 = off; the mlp course setup uses 0.3)")
@@ -54,10 +61,13 @@ class ModelConfig:
     d_norm: str = opt("none", "discriminator normalisation", D_NORMS)
     init: str = opt("dcgan", "weight init: dcgan = N(0, 0.02); default = PyTorch's", ("dcgan", "default"))
     conditional: bool = opt(False, "class-conditional GAN: G and D take the digit label (uses the labels)")
-    clusters: Optional[int] = opt(None, "unsupervised cluster-conditioning: k-means the training images (no labels) "
-                                        "into K clusters that G and D are conditioned on; G draws the cluster from "
-                                        "z, so it stays an unconditional G(z). 0 = off; unset = 100 for an "
-                                        "unconditional GAN on 10,000+ images, else 0")
+    clusters: Optional[int] = opt(
+        None,
+        "unsupervised cluster-conditioning: k-means the training images (no labels) "
+        "into K clusters that G and D are conditioned on; G draws the cluster from "
+        f"z, so it stays an unconditional G(z). 0 = off; unset = {AUTO_CLUSTERS} for an "
+        f"unconditional GAN on {AUTO_MIN_IMAGES:,}+ images, else 0",
+    )
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,9 @@ class LossConfig:
     loss: str = opt("bce", "adversarial loss (bce = non-saturating)", LOSSES)
     gp_weight: float = opt(10.0, "gradient-penalty weight (wgan-gp only)")
     n_critic: int = opt(1, "D updates per G update (wgan-gp usually 5)")
-    label_smoothing: float = opt(0.0, "one-sided label smoothing: D's target for real images is 1 - this (bce)")
+    label_smoothing: float = opt(
+        0.0, "one-sided label smoothing: D's target for real images is 1 - this (bce)"
+    )
     instance_noise: float = opt(0.0, "std of Gaussian noise added to D's inputs, annealed linearly to 0")
     r1_weight: float = opt(0.0, "R1 penalty gamma: gamma/2 E||grad D(x_real)||^2 (0 = off)")
     diffaug: str = opt("", "DiffAugment policy for D's inputs: '', translation, cutout, translation,cutout")
@@ -80,7 +92,14 @@ class OptimConfig:
     beta1: float = opt(0.5, "Adam beta1")
     beta2: float = opt(0.999, "Adam beta2")
     momentum: float = opt(0.0, "SGD momentum")
-    batch_size: int = opt(64, "images per batch (64: twice the steps per epoch of 128, better digits per epoch)")
+    batch_size: int = opt(
+        64, "images per batch (64: twice the steps per epoch of 128, better digits per epoch)"
+    )
+
+    def lr_of(self, net: str) -> float:
+        """The learning rate of G ("g") or D ("d"): --lr-g / --lr-d when given, else --lr."""
+        own = self.lr_g if net == "g" else self.lr_d
+        return own if own is not None else self.lr
 
 
 @dataclass(frozen=True)
@@ -89,19 +108,36 @@ class TrainConfig:
     time_budget: Optional[float] = opt(None, "stop training after this many seconds, then write every output")
     seed: int = opt(0, "seed for weights, noise and data order")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N | mps", ())
-    precision: str = opt("auto", "auto (bf16 where fast: CPU with AVX-512 bf16, CUDA) | fp32 | bf16", ("auto", "fp32", "bf16"))
-    cuda_graphs: bool = opt(True, "on CUDA, replay the training step as one CUDA graph where the recipe allows "
-                                  "(docs/performance.md); --no-cuda-graphs: plain eager steps")
-    deterministic: bool = opt(False, "PyTorch deterministic algorithms (GPU; slower). CPU runs are bitwise reproducible anyway")
+    precision: str = opt(
+        "auto", "auto (bf16 where fast: CPU with AVX-512 bf16, CUDA) | fp32 | bf16", ("auto", "fp32", "bf16")
+    )
+    cuda_graphs: bool = opt(
+        True,
+        "on CUDA, replay the training step as one CUDA graph where the recipe allows "
+        "(docs/performance.md); --no-cuda-graphs: plain eager steps",
+    )
+    deterministic: bool = opt(
+        False, "PyTorch deterministic algorithms (GPU; slower). CPU runs are bitwise reproducible anyway"
+    )
     ema_decay: float = opt(0.999, "EMA of G's weights for samples and export (0 = off)")
     sample_epochs: tuple = opt((1, 5, 50, 100, 150, 200), "epochs at which to save a sample grid")
     sample_every: Optional[int] = opt(None, "save a sample grid every K epochs (instead of --sample-epochs)")
     log_every: int = opt(50, "steps between log.jsonl tick lines (loss curves)")
-    eval_every: Optional[int] = opt(None, "evaluate G every K epochs with the bundled classifier (off by default)")
+    eval_every: Optional[int] = opt(
+        None, "evaluate G every K epochs with the bundled classifier (off by default)"
+    )
     eval_samples: int = opt(10000, "samples per evaluation (--eval-every and the final metrics.json)")
     tensorboard: bool = opt(False, "also write TensorBoard scalars and sample images to RUN/tensorboard")
     checkpoint_every: int = opt(1, "epochs between resume checkpoints")
     keep_checkpoints: int = opt(2, "how many epoch checkpoints to keep besides last.pt")
+
+
+def auto_clusters(model_cfg: ModelConfig, n_images: int) -> int:
+    """The --clusters value when it is not given: on for an unconditional GAN with enough images."""
+    if model_cfg.clusters is not None:
+        return model_cfg.clusters
+    plain_gan = not model_cfg.conditional and model_cfg.model != "vae"
+    return AUTO_CLUSTERS if plain_gan and n_images >= AUTO_MIN_IMAGES else 0
 
 
 @dataclass(frozen=True)
@@ -193,8 +229,13 @@ def coerce(name: str, value: Any, typ: Any) -> Any:
 
 
 def _type_name(typ) -> str:
-    return {int: "an integer", float: "a finite number", str: "text", bool: "true/false",
-            tuple: "a comma-separated list of integers"}.get(typ, str(typ))
+    return {
+        int: "an integer",
+        float: "a finite number",
+        str: "text",
+        bool: "true/false",
+        tuple: "a comma-separated list of integers",
+    }.get(typ, str(typ))
 
 
 def validate(cfg: Config) -> Config:
@@ -206,10 +247,28 @@ def validate(cfg: Config) -> Config:
         if choices and value not in choices:
             raise MnistganError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
     m, d, o, t, lo = cfg.model, cfg.data, cfg.optim, cfg.train, cfg.loss
-    positive = {"z_dim": m.z_dim, "batch_size": o.batch_size, "epochs": t.epochs, "lr": o.lr,
-                "log_every": t.log_every, "eval_samples": t.eval_samples, "checkpoint_every": t.checkpoint_every, "n_critic": lo.n_critic}
-    for name in ("g_width", "d_width", "g_depth", "d_depth", "lr_g", "lr_d", "time_budget", "limit", "sample_every",
-                 "eval_every"):
+    positive = {
+        "z_dim": m.z_dim,
+        "batch_size": o.batch_size,
+        "epochs": t.epochs,
+        "lr": o.lr,
+        "log_every": t.log_every,
+        "eval_samples": t.eval_samples,
+        "checkpoint_every": t.checkpoint_every,
+        "n_critic": lo.n_critic,
+    }
+    for name in (
+        "g_width",
+        "d_width",
+        "g_depth",
+        "d_depth",
+        "lr_g",
+        "lr_d",
+        "time_budget",
+        "limit",
+        "sample_every",
+        "eval_every",
+    ):
         value = getattr(getattr(cfg, flat[name][0]), name)
         if value is not None:
             positive[name] = value
@@ -218,19 +277,25 @@ def validate(cfg: Config) -> Config:
             raise MnistganError(f"{name} must be positive, got {value}")
     for name, value in upper_bounded(cfg).items():
         if value is not None and value > LIMITS[name]:
-            raise MnistganError(f"{name} = {value} is beyond what mnistgan supports (at most {LIMITS[name]:,})")
-    if not 0 <= t.seed < 2 ** 31:
+            raise MnistganError(
+                f"{name} = {value} is beyond what mnistgan supports (at most {LIMITS[name]:,})"
+            )
+    if not 0 <= t.seed < 2**31:
         raise MnistganError(f"seed must be in [0, 2^31), got {t.seed}")
     if d.digit is not None and not 0 <= d.digit <= 9:
         raise MnistganError(f"digit must be between 0 and 9, got {d.digit}")
     if m.model == "vae" and m.conditional:
         raise MnistganError("the vae baseline is unconditional; drop --conditional")
     if m.conditional and d.digit is not None:
-        raise MnistganError(f"--conditional with --digit {d.digit} conditions on one label only; drop one of them "
-                            f"(--digit trains an unconditional GAN on that digit)")
+        raise MnistganError(
+            f"--conditional with --digit {d.digit} conditions on one label only; drop one of them "
+            f"(--digit trains an unconditional GAN on that digit)"
+        )
     if m.clusters and (m.conditional or m.model == "vae"):
-        raise MnistganError("--clusters conditions a GAN on k-means clusters of the images; it does not combine "
-                            "with --conditional or the vae baseline")
+        raise MnistganError(
+            "--clusters conditions a GAN on k-means clusters of the images; it does not combine "
+            "with --conditional or the vae baseline"
+        )
     if m.clusters and not 2 <= m.clusters <= 1000:
         raise MnistganError(f"clusters must be 0 (off) or between 2 and 1000, got {m.clusters}")
     if m.model in ("dcgan", "vae") and m.d_depth not in (None, 2, 3):
@@ -250,7 +315,9 @@ def validate(cfg: Config) -> Config:
         raise MnistganError(f"label_smoothing must be in [0, 0.5), got {lo.label_smoothing}")
     bad = [p for p in lo.diffaug.split(",") if p and p not in ("translation", "cutout")]
     if bad:
-        raise MnistganError(f"unknown diffaug policy '{bad[0]}'; use translation, cutout or both (comma-separated)")
+        raise MnistganError(
+            f"unknown diffaug policy '{bad[0]}'; use translation, cutout or both (comma-separated)"
+        )
     if t.keep_checkpoints < 0:
         raise MnistganError(f"keep_checkpoints must be >= 0, got {t.keep_checkpoints}")
     if any(e <= 0 for e in t.sample_epochs):
@@ -262,15 +329,32 @@ def validate(cfg: Config) -> Config:
 
 
 # upper bounds: far above any sensible run, low enough that a typo cannot ask for terabytes
-LIMITS = {"z_dim": 4096, "g_width": 4096, "d_width": 4096, "g_depth": 32, "d_depth": 32, "batch_size": 65536,
-          "epochs": 1_000_000, "eval_samples": 1_000_000, "limit": 100_000_000}
+LIMITS = {
+    "z_dim": 4096,
+    "g_width": 4096,
+    "d_width": 4096,
+    "g_depth": 32,
+    "d_depth": 32,
+    "batch_size": 65536,
+    "epochs": 1_000_000,
+    "eval_samples": 1_000_000,
+    "limit": 100_000_000,
+}
 
 
 def upper_bounded(cfg: Config) -> dict:
     m, o, t, d = cfg.model, cfg.optim, cfg.train, cfg.data
-    return {"z_dim": m.z_dim, "g_width": m.g_width, "d_width": m.d_width, "g_depth": m.g_depth,
-            "d_depth": m.d_depth, "batch_size": o.batch_size, "epochs": t.epochs, "eval_samples": t.eval_samples,
-            "limit": d.limit}
+    return {
+        "z_dim": m.z_dim,
+        "g_width": m.g_width,
+        "d_width": m.d_width,
+        "g_depth": m.g_depth,
+        "d_depth": m.d_depth,
+        "batch_size": o.batch_size,
+        "epochs": t.epochs,
+        "eval_samples": t.eval_samples,
+        "limit": d.limit,
+    }
 
 
 def to_dict(cfg: Config) -> dict:
@@ -313,5 +397,7 @@ def load_config(path: str | Path) -> Config:
     except json.JSONDecodeError as e:
         raise MnistganError(f"config file {path} is not valid JSON ({e.msg} at line {e.lineno})") from None
     except (ValueError, RecursionError):  # numbers beyond Python's digit limit, absurd nesting
-        raise MnistganError(f"config file {path} is not a usable config (oversized number or nesting)") from None
+        raise MnistganError(
+            f"config file {path} is not a usable config (oversized number or nesting)"
+        ) from None
     return from_dict(raw, source=str(path))

@@ -17,6 +17,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 import torch
+import torchvision.datasets as tvd
 
 from .config import DataConfig
 from .errors import MnistganError
@@ -74,33 +75,41 @@ def _read_idx_stream(f, path: Path) -> np.ndarray:
     if head[0] != 0 or head[1] != 0:
         raise MnistganError(f"{path} is not an IDX file (bad magic number {head.hex()})")
     if head[2] != 0x08:
-        raise MnistganError(f"{path}: IDX data type 0x{head[2]:02x} is not supported (need 0x08, unsigned bytes)")
+        raise MnistganError(
+            f"{path}: IDX data type 0x{head[2]:02x} is not supported (need 0x08, unsigned bytes)"
+        )
     ndim = head[3]
     if ndim not in (1, 3):
         raise MnistganError(f"{path}: IDX file has {ndim} dimensions; expected 1 (labels) or 3 (images)")
     raw_dims = f.read(4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise MnistganError(f"{path} is truncated inside its header")
-    dims = tuple(int.from_bytes(raw_dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw_dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
     if any(d == 0 for d in dims):
         raise MnistganError(f"{path}: IDX header declares an empty shape {dims}")
     total = 1
     for d in dims:
         total *= d
     if total > MAX_IDX_BYTES:
-        raise MnistganError(f"{path}: IDX header declares {total:,} bytes of data {dims}, more than any "
-                            f"supported data set; the file is corrupt")
+        raise MnistganError(
+            f"{path}: IDX header declares {total:,} bytes of data {dims}, more than any "
+            f"supported data set; the file is corrupt"
+        )
     if not isinstance(f, gzip.GzipFile):
         present = os.fstat(f.fileno()).st_size - 4 - 4 * ndim
         if present != total:
-            raise MnistganError(f"{path}: header declares shape {dims} ({total:,} bytes) but the file holds "
-                                f"{present:,} bytes of data; the file is truncated or corrupt")
+            raise MnistganError(
+                f"{path}: header declares shape {dims} ({total:,} bytes) but the file holds "
+                f"{present:,} bytes of data; the file is truncated or corrupt"
+            )
     buf = bytearray()
     while len(buf) < total:
         chunk = f.read(min(_CHUNK, total - len(buf)))
         if not chunk:
-            raise MnistganError(f"{path}: header declares shape {dims} ({total:,} bytes) but the data ends "
-                                f"after {len(buf):,} bytes; the file is truncated")
+            raise MnistganError(
+                f"{path}: header declares shape {dims} ({total:,} bytes) but the data ends "
+                f"after {len(buf):,} bytes; the file is truncated"
+            )
         buf += chunk
     if f.read(1):
         raise MnistganError(f"{path}: more data than its header declares {dims}; the file is corrupt")
@@ -150,8 +159,10 @@ def locate(dataset: str, data_dir: Optional[str], split: str = "train") -> tuple
         if img is not None and lbl is not None:
             return img, lbl
     hint = " or install the Debian package dataset-fashion-mnist" if dataset == "fashion-mnist" else ""
-    raise MnistganError(f"data set {dataset} not found: pass --data-dir DIR with its IDX files{hint}, "
-                        f"or allow torchvision to download it (network needed)")
+    raise MnistganError(
+        f"data set {dataset} not found: pass --data-dir DIR with its IDX files{hint}, "
+        f"or allow torchvision to download it (network needed)"
+    )
 
 
 def cache_root() -> Path:
@@ -162,8 +173,6 @@ def _download(dataset: str, spec: DatasetSpec) -> Optional[Path]:
     """Try torchvision's download into the cache; None when the network is unavailable."""
     if os.environ.get("MNISTGAN_OFFLINE") or spec.torchvision is None:
         return None
-    import torchvision.datasets as tvd
-
     root = cache_root() / "data" / dataset
     try:
         cls = getattr(tvd, spec.torchvision)
@@ -188,8 +197,9 @@ class Images:
         return self.images.shape[0]
 
 
-def load_images(dataset: str = "mnist", data_dir: Optional[str] = None, split: str = "train",
-                with_labels: bool = False) -> Images:
+def load_images(
+    dataset: str = "mnist", data_dir: Optional[str] = None, split: str = "train", with_labels: bool = False
+) -> Images:
     img_path, lbl_path = locate(dataset, data_dir, split)
     images = read_idx(img_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
@@ -200,7 +210,9 @@ def load_images(dataset: str = "mnist", data_dir: Optional[str] = None, split: s
     if with_labels:
         labels = read_idx(lbl_path)
         if labels.ndim != 1 or len(labels) != len(images):
-            raise MnistganError(f"{lbl_path}: {labels.shape} labels for {len(images)} images; the files do not match")
+            raise MnistganError(
+                f"{lbl_path}: {labels.shape} labels for {len(images)} images; the files do not match"
+            )
         labels = torch.from_numpy(labels.astype(np.int64))
     return Images(torch.from_numpy(np.ascontiguousarray(images)), labels, str(img_path))
 
@@ -214,7 +226,9 @@ def load_train_data(cfg: DataConfig, device: torch.device | str = "cpu", need_la
         keep = labels == cfg.digit
         images, labels = images[keep], labels[keep]
         if len(images) == 0:
-            raise MnistganError(f"no training images of digit {cfg.digit} in {data.source}; choose another --digit")
+            raise MnistganError(
+                f"no training images of digit {cfg.digit} in {data.source}; choose another --digit"
+            )
     if cfg.limit is not None:
         images = images[: cfg.limit]
         labels = labels[: cfg.limit] if labels is not None else None
@@ -240,14 +254,14 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, n // batch_size)
 
 
-def batches(data: Images, batch_size: int, seed: int, epoch: int, start: int = 0
-            ) -> Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]:
+def batches(
+    data: Images, batch_size: int, seed: int, epoch: int, start: int = 0
+) -> Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]:
     """Yield (images (B, 1, 28, 28) float in [-1, 1], labels (B,) or None) from batch `start` on."""
     n = len(data)
     order = epoch_order(n, seed, epoch).to(data.images.device)
     b = min(batch_size, n)
     for i in range(start, steps_per_epoch(n, batch_size)):
-        idx = order[i * b: (i + 1) * b]
+        idx = order[i * b : (i + 1) * b]
         x = data.images[idx].unsqueeze(1).float().div_(127.5).sub_(1.0)
         yield x, (data.labels[idx] if data.labels is not None else None)
-

@@ -1,4 +1,4 @@
-"""The one exception type for errors a user can cause and fix."""
+"""The exception types for errors a user can cause and fix."""
 
 
 class MnistganError(Exception):
@@ -6,3 +6,7 @@ class MnistganError(Exception):
 
     The CLI prints it as a single line (no traceback) and exits with status 2.
     """
+
+
+class Diverged(MnistganError):
+    """Training produced NaN/Inf; the last good checkpoint is kept."""

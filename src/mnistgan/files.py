@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -87,7 +88,7 @@ def append_line(path: str | os.PathLike, line: str) -> None:
             start = os.lseek(fd, 0, os.SEEK_END)
             try:
                 while data:
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
                 os.fsync(fd)
             except OSError:
                 with contextlib.suppress(OSError):
@@ -112,8 +113,6 @@ def output_error(path: Path, e: OSError) -> MnistganError:
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; on success it replaces `path` as a whole."""
-    import shutil
-
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,11 +142,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 def remove_stale_temps(directory: str | os.PathLike) -> None:
     """Delete temporary files/folders that a killed process left (names `.<x>.tmp*`, `.<x>.old`)."""
-    import shutil
-
     root = Path(directory)
     for old in root.glob(".*.old"):  # a kill between atomic_dir's two renames leaves only the last good one
-        target = old.with_name(old.name[1:-len(".old")])
+        target = old.with_name(old.name[1 : -len(".old")])
         with contextlib.suppress(OSError):
             if target.exists():
                 shutil.rmtree(old, ignore_errors=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
+import os
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -19,7 +22,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MnistganError(f"--device {name} asked for, but no CUDA GPU is available; use --device cpu or auto")
+        raise MnistganError(
+            f"--device {name} asked for, but no CUDA GPU is available; use --device cpu or auto"
+        )
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise MnistganError("--device mps asked for, but MPS is not available; use --device cpu or auto")
     if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
@@ -53,8 +58,9 @@ def autocast_for(device: torch.device, precision: str):
     if precision != "bf16":
         return nullcontext
     # no cast cache on CUDA: a cached bf16 weight must not outlive a CUDA-graph capture (cudagraph.py)
-    return functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16,
-                             cache_enabled=device.type != "cuda")
+    return functools.partial(
+        torch.autocast, device_type=device.type, dtype=torch.bfloat16, cache_enabled=device.type != "cuda"
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,13 +69,9 @@ def keep_freed_memory() -> bool:
 
     By default glibc serves every allocation above 128 KiB-32 MiB with a fresh mmap and unmaps it
     on free, and trims the heap top; a CPU training step allocates and frees the same few-MB
-    activations every step, so each of them page-faults in again (~4,500 faults per DCGAN step).
-    Keeping them in the heap changes no number; `mnistgan train` of the DCGAN ran 18% faster with
-    it on the CPU box (one thread; docs/performance.md). No-op (False) off glibc.
+    activations every step, so each of them page-faults in again. Keeping them in the heap changes
+    no number and saves those page faults (docs/performance.md). No-op (False) off glibc.
     """
-    import ctypes
-    import ctypes.util
-
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
@@ -85,8 +87,6 @@ def setup_backends(device: torch.device, deterministic: bool = False) -> None:
     if device.type == "cpu":
         keep_freed_memory()
     if deterministic:
-        import os
-
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False

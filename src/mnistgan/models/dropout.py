@@ -1,13 +1,12 @@
-"""Dropout with a faster mask on CPU: torch's arithmetic, the keep probability within 2^-17.
+"""Dropout whose mask is drawn from 16 random bits per element: torch's arithmetic otherwise, the
+keep probability within 2^-17.
 
-torch's CPU dropout draws its mask with `bernoulli_`, a serial kernel (~7.5 ns per element
-on the CPU box; MKL's vectorised path is used on Intel CPUs only), and `torch.rand` is not fast
-either (~2 ns: one 32-bit draw of the serial Mersenne Twister per element). Here each element
-takes 16 random bits: the four int16 lanes of full-range int64 draws, compared with a threshold,
-so that an element is kept with probability round(65536 (1 - p)) / 65536 (within 2^-17 of 1 - p).
-The rest is torch's own arithmetic: noise = mask / (1 - p) in the input's dtype, output =
-input * noise. docs/performance.md: rand instead of bernoulli_ +10% per MLP training step
-(dropout 0.3); 16-bit lanes instead of rand another +10% (6,391 -> 7,014 img/s).
+torch's CPU dropout draws its mask with `bernoulli_`, a serial kernel (Intel CPUs alone get MKL's
+vectorised path), and `torch.rand` spends one 32-bit draw of the serial Mersenne Twister per
+element. Here each element takes 16 random bits: the four int16 lanes of full-range int64 draws,
+compared with a threshold, so that an element is kept with probability round(65536 (1 - p)) / 65536
+(within 2^-17 of 1 - p). The rest is torch's own arithmetic: noise = mask / (1 - p) in the input's
+dtype, output = input * noise. Its speed-up is measured in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed import sample_rows
+from ..ranks import sample_rows
 
 
 class Dropout(nn.Dropout):
@@ -40,5 +39,7 @@ def keep_mask(shape: torch.Size, keep: float, device: torch.device) -> torch.Ten
     if device.type != "cpu":
         return torch.rand(shape, device=device) < keep
     n = shape.numel()
-    lanes = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2**63, None).view(torch.int16)
+    lanes = (
+        torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None).view(torch.int16)
+    )
     return lanes[:n].view(shape) < round(keep * 65536) - 32768

@@ -57,9 +57,17 @@ def init_weights(module: nn.Module, scheme: str) -> None:
             nn.init.normal_(w, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)) and m.weight is not None:
+        elif (
+            isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm))
+            and m.weight is not None
+        ):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def to_unit_interval(x: torch.Tensor) -> torch.Tensor:
+    """G's output in [-1, 1] -> images in [0, 1]: float32, clamped (the same arithmetic everywhere)."""
+    return x.float().add(1).mul(0.5).clamp(0, 1)
 
 
 def to_image(x: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .dropout import Dropout
-from .layers import n_labels, activation, maybe_spectral, norm1d, to_image
+from .layers import activation, maybe_spectral, n_labels, norm1d, to_image
 
 DEFAULT_WIDTH = 256
 DEFAULT_DEPTH = 3  # hidden layers of G and of D
@@ -21,9 +21,12 @@ class MLPGenerator(nn.Module):
         width = cfg.g_width or DEFAULT_WIDTH
         layers, fan_in = [], cfg.z_dim + n_labels(cfg)
         for i in range(cfg.g_depth or DEFAULT_DEPTH):
-            out = width * 2 ** i
-            layers += [nn.Linear(fan_in, out, bias=cfg.g_norm != "batch"), norm1d(cfg.g_norm, out),
-                       activation(cfg.g_activation)]
+            out = width * 2**i
+            layers += [
+                nn.Linear(fan_in, out, bias=cfg.g_norm != "batch"),
+                norm1d(cfg.g_norm, out),
+                activation(cfg.g_activation),
+            ]
             fan_in = out
         layers += [nn.Linear(fan_in, 28 * 28), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -40,9 +43,12 @@ class MLPDiscriminator(nn.Module):
         width = cfg.d_width or DEFAULT_WIDTH
         layers, fan_in = [], 28 * 28
         for i in reversed(range(cfg.d_depth or DEFAULT_DEPTH)):
-            out = width * 2 ** i
-            layers += [maybe_spectral(nn.Linear(fan_in, out), cfg.d_norm),
-                       norm1d(cfg.d_norm, out), activation(cfg.d_activation)]
+            out = width * 2**i
+            layers += [
+                maybe_spectral(nn.Linear(fan_in, out), cfg.d_norm),
+                norm1d(cfg.d_norm, out),
+                activation(cfg.d_activation),
+            ]
             if cfg.dropout > 0:
                 layers.append(Dropout(cfg.dropout))
             fan_in = out

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from .cpu_formulations import TrainingDCGANGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -29,8 +30,9 @@ class VAEEncoder(nn.Module):
         return mu, logvar.clamp(-12, 8)  # keeps exp(logvar) finite in bf16
 
 
-def vae_losses(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def vae_losses(
+    x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(reconstruction, KL), both summed over dimensions and averaged over the batch (nats/image).
 
     Pixels are Bernoulli in [0, 1]: recon = -sum[p log q + (1-p) log(1-q)], p = (x+1)/2, q = (x_hat+1)/2.
@@ -38,7 +40,9 @@ def vae_losses(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: t
     """
     p = (x.float() + 1) / 2
     q = ((x_hat.float() + 1) / 2).clamp(1e-6, 1 - 1e-6)
-    with torch.autocast(x.device.type, enabled=False):  # CUDA autocast refuses BCE on probabilities: fp32 here
+    with torch.autocast(
+        x.device.type, enabled=False
+    ):  # CUDA autocast refuses BCE on probabilities: fp32 here
         recon = F.binary_cross_entropy(q, p, reduction="sum") / x.shape[0]
     mu, logvar = mu.float(), logvar.float()
     kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum() / x.shape[0]
@@ -46,3 +50,4 @@ def vae_losses(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: t
 
 
 VAEDecoder = DCGANGenerator
+VAETrainingDecoder = TrainingDCGANGenerator

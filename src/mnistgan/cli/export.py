@@ -1,0 +1,29 @@
+"""`mnistgan export`: a saved generator for other runtimes."""
+
+from __future__ import annotations
+
+import click
+
+from ..exporting import FORMATS, export
+
+
+@click.command("export")
+@click.option("--generator", "generator", required=True, help="generator folder (or run folder)")
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    type=click.Choice(FORMATS),
+    help="onnx: generator.onnx; torchscript: generator.torchscript.pt; "
+    "keras-h5: generator.json (architecture) + generator.h5 (weights)",
+)
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    help="output folder, or a file name with the format's suffix  [default: <run>/export/]",
+)
+def export_command(generator, fmt, out):
+    """Export a saved generator for use without mnistgan: z (N, z_dim) -> images (N, 28, 28) in [0, 1]."""
+    paths = export(generator, fmt, out, log=click.echo)
+    click.echo("Wrote " + ", ".join(str(p) for p in paths))

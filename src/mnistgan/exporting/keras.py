@@ -1,0 +1,339 @@
+"""The keras-h5 export: a Keras-style architecture (generator.json) + weights (generator.h5, h5py only).
+
+The generator becomes a Keras `Sequential`, channels-last, that maps z (N, z_dim) to images
+(N, 28, 28) in [0, 1] like `Generator.predict`. The weights file uses the layout that Keras 2's
+`model.save_weights("x.h5")` writes (and Keras 3's `load_weights("x.h5")` reads): root attrs
+`layer_names`, `backend`, `keras_version`; one group per layer with attr `weight_names`, and
+dataset `<layer>/<layer>/<weight>:0` per weight, in Keras' order. docs/export.md has the details.
+
+Layout conversions from PyTorch (NCHW, weight (out, in)) to Keras (NHWC, kernel (in, out)):
+  Linear (out, in)                -> Dense kernel (in, out), bias (out,)
+  ConvTranspose2d (in, out, kh, kw) -> Conv2DTranspose kernel (kh, kw, out, in); no spatial flip:
+                                     both frameworks scatter x[i] * W[k] to output row i*s + k - pad
+  DCGAN's fc -> view(N, C, 7, 7)  -> Dense whose output columns are permuted to (7, 7, C) order,
+                                     then Reshape((7, 7, C)), so the rest runs channels-last
+
+A cluster generator (models.ClusterG, --clusters K) becomes a Keras `Functional` model instead:
+z -> Dense(K-1) + ReLU(max_value=1), a steep step s_k = [z_0 > t_k] per threshold, -> Dense(K)
+with fixed weights, one_hot_c = s_{c-1} - s_c, -> Concatenate([z, one_hot]) -> the family's layers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import MnistganError
+from ..files import write_text, write_with
+from ..models import ClusterG
+from ..models.dcgan import DCGANGenerator
+from ..models.mlp import MLPGenerator
+
+STEP_SLOPE = 1e6  # a cluster's step rises from 0 to 1 within 1e-6 above its threshold
+KERAS_VERSION = "2.15.0"  # the writer whose legacy .h5 weight layout we reproduce (Keras 3 reads it too)
+CONTRACT = "z float32 (N, z_dim) -> images float32 (N, 28, 28) in [0, 1]"
+
+# One Keras layer: (class_name, config without name, [(weight_name, array), ...])
+KerasLayer = tuple[str, dict, list[tuple[str, np.ndarray]]]
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float32).numpy().copy()
+
+
+# ----------------------------------------------------------------------------- one converter per torch layer
+
+
+def _dense(m: nn.Linear, out_perm: np.ndarray | None = None) -> list[KerasLayer]:
+    kernel = _np(m.weight).T  # (in, out)
+    weights = [("kernel", kernel if out_perm is None else kernel[:, out_perm])]
+    if m.bias is not None:
+        weights.append(("bias", _np(m.bias) if out_perm is None else _np(m.bias)[out_perm]))
+    return [
+        ("Dense", {"units": m.out_features, "activation": "linear", "use_bias": m.bias is not None}, weights)
+    ]
+
+
+def _batch_norm(m: nn.modules.batchnorm._BatchNorm) -> list[KerasLayer]:
+    if not (m.affine and m.track_running_stats):
+        raise MnistganError("keras-h5 export needs BatchNorm layers with affine weights and running stats")
+    # Keras' momentum weights the old statistic; PyTorch's weights the new one
+    config = {
+        "axis": -1,
+        "momentum": 1.0 - (m.momentum or 0.1),
+        "epsilon": m.eps,
+        "center": True,
+        "scale": True,
+    }
+    weights = [
+        ("gamma", _np(m.weight)),
+        ("beta", _np(m.bias)),
+        ("moving_mean", _np(m.running_mean)),
+        ("moving_variance", _np(m.running_var)),
+    ]
+    return [("BatchNormalization", config, weights)]
+
+
+def _layer_norm(m: nn.LayerNorm) -> list[KerasLayer]:
+    if len(m.normalized_shape) != 1 or not m.elementwise_affine or m.bias is None:
+        raise MnistganError("keras-h5 export handles LayerNorm over the last axis with affine weights only")
+    config = {"axis": -1, "epsilon": m.eps, "center": True, "scale": True}
+    return [("LayerNormalization", config, [("gamma", _np(m.weight)), ("beta", _np(m.bias))])]
+
+
+def _group_norm(m: nn.GroupNorm) -> list[KerasLayer]:
+    # GroupNorm(G, C) normalises each group of C/G consecutive channels over (C/G, H, W); Keras'
+    # GroupNormalization does the same along its channels-last axis.
+    if not m.affine:
+        raise MnistganError("keras-h5 export handles GroupNorm with affine weights only")
+    config = {"groups": m.num_groups, "axis": -1, "epsilon": m.eps, "center": True, "scale": True}
+    return [("GroupNormalization", config, [("gamma", _np(m.weight)), ("beta", _np(m.bias))])]
+
+
+def _conv_transpose(m: nn.ConvTranspose2d) -> list[KerasLayer]:
+    (kh, kw), (sh, sw), (ph, pw) = m.kernel_size, m.stride, m.padding
+    if m.groups != 1 or tuple(m.dilation) != (1, 1) or tuple(m.output_padding) != (0, 0):
+        raise MnistganError(
+            "keras-h5 export handles ConvTranspose2d without groups, dilation or output_padding"
+        )
+    # PyTorch crops `p` from each side of the full (in-1)*s + k output. Keras "same" crops
+    # k - s in total, the smaller half first; "valid" crops nothing.
+    if (ph, pw) == (0, 0):
+        padding = "valid"
+    elif (2 * ph, 2 * pw) == (kh - sh, kw - sw):
+        padding = "same"
+    else:
+        raise MnistganError(
+            f"keras-h5 export: ConvTranspose2d padding {m.padding} with kernel {m.kernel_size} "
+            f"and stride {m.stride} has no Keras equivalent"
+        )
+    config = {
+        "filters": m.out_channels,
+        "kernel_size": [kh, kw],
+        "strides": [sh, sw],
+        "padding": padding,
+        "data_format": "channels_last",
+        "activation": "linear",
+        "use_bias": m.bias is not None,
+    }
+    weights = [("kernel", _np(m.weight).transpose(2, 3, 1, 0))]  # (in, out, kh, kw) -> (kh, kw, out, in)
+    if m.bias is not None:
+        weights.append(("bias", _np(m.bias)))
+    return [("Conv2DTranspose", config, weights)]
+
+
+def _activation(name: str) -> Callable[[nn.Module], list[KerasLayer]]:
+    return lambda m: [("Activation", {"activation": name}, [])]
+
+
+def _leaky_relu(m: nn.LeakyReLU) -> list[KerasLayer]:
+    # Keras 2 calls the slope `alpha`; Keras 3 calls it `negative_slope` but still reads `alpha`
+    return [("LeakyReLU", {"alpha": m.negative_slope}, [])]
+
+
+def _elu(m: nn.ELU) -> list[KerasLayer]:
+    if m.alpha != 1.0:
+        raise MnistganError("keras-h5 export handles ELU with alpha=1 only")
+    return [("Activation", {"activation": "elu"}, [])]
+
+
+def _gelu(m: nn.GELU) -> list[KerasLayer]:
+    if m.approximate != "none":
+        raise MnistganError("keras-h5 export handles exact (erf) GELU only")
+    return [("Activation", {"activation": "gelu"}, [])]  # Keras' gelu defaults to approximate=False
+
+
+CONVERTERS: dict[type, Callable[[nn.Module], list[KerasLayer]]] = {
+    nn.Linear: _dense,
+    nn.BatchNorm1d: _batch_norm,
+    nn.BatchNorm2d: _batch_norm,
+    nn.LayerNorm: _layer_norm,
+    nn.GroupNorm: _group_norm,
+    nn.ConvTranspose2d: _conv_transpose,
+    nn.ReLU: _activation("relu"),
+    nn.LeakyReLU: _leaky_relu,
+    nn.ELU: _elu,
+    nn.GELU: _gelu,
+    nn.SiLU: _activation("silu"),
+    nn.Tanh: _activation("tanh"),
+    nn.Identity: lambda m: [],  # g_norm "none"
+    nn.Dropout: lambda m: [],  # inactive at inference
+}
+
+
+def _convert(modules) -> list[KerasLayer]:
+    layers = []
+    for m in modules:
+        if type(m) not in CONVERTERS:
+            raise MnistganError(
+                f"keras-h5 export cannot convert a {type(m).__name__} layer; use --format onnx"
+            )
+        layers += CONVERTERS[type(m)](m)
+    return layers
+
+
+# ----------------------------------------------------------------------------- one flattener per model family
+
+
+def _mlp_layers(G: MLPGenerator) -> list[KerasLayer]:
+    # net ends in Linear(., 784) + Tanh; 784 is already (28, 28) row-major, one channel
+    return _convert(G.net)
+
+
+def _dcgan_layers(G: DCGANGenerator) -> list[KerasLayer]:
+    channels = G.fc.out_features // 49
+    # column (c, h, w) of PyTorch's view(N, C, 7, 7) becomes column (h, w, c) for Reshape((7, 7, C))
+    perm = np.arange(channels * 49).reshape(channels, 7, 7).transpose(1, 2, 0).ravel()
+    reshape = ("Reshape", {"target_shape": [7, 7, channels]}, [])
+    return _dense(G.fc, out_perm=perm) + [reshape] + _convert(G.net)
+
+
+FAMILIES: dict[type, Callable[[nn.Module], list[KerasLayer]]] = {
+    MLPGenerator: _mlp_layers,
+    DCGANGenerator: _dcgan_layers,
+}
+
+
+def _unwrap(G: nn.Module) -> nn.Module:
+    """models.Unconditional wraps a family's G as `.net` (forward(z, labels=None) = net(z))."""
+    inner = getattr(G, "net", None)
+    return inner if type(G) not in FAMILIES and type(inner) in FAMILIES and not isinstance(G, ClusterG) else G
+
+
+def keras_layers(G: nn.Module) -> list[KerasLayer]:
+    """The Sequential layers of G in Keras terms, ending with the [0, 1] (N, 28, 28) image contract."""
+    G = _unwrap(G)
+    if type(G) not in FAMILIES:
+        raise MnistganError(
+            f"keras-h5 export knows the mlp and dcgan generators, not {type(G).__name__}; use --format onnx"
+        )
+    tail = [
+        ("Rescaling", {"scale": 0.5, "offset": 0.5}, []),  # tanh's [-1, 1] -> [0, 1]
+        ("Reshape", {"target_shape": [28, 28]}, []),
+    ]  # (N, 784) or (N, 28, 28, 1) -> (N, 28, 28)
+    return FAMILIES[type(G)](G) + tail
+
+
+def _cluster_head(G: ClusterG, z_dim: int) -> list[KerasLayer]:
+    """z -> one_hot(c(z), K) in three layers, then Concatenate([z, one_hot]) (keras_model wires its inputs).
+
+    s_k = min(relu(1e6 * (z_0 - t_k)), 1) is ClusterG's [z_0 > t_k], exact unless 0 < z_0 - t_k < 1e-6.
+    The thresholds ascend, so s_0 >= s_1 >= ... and c = sum(s); one_hot_c = s_{c-1} - s_c with s_{-1} = 1
+    and s_{K-1} = 0: kernel[k, k] = -1, kernel[k, k + 1] = +1, bias = (1, 0, ..., 0).
+    """
+    k = G.k
+    thresholds = G.thresholds.detach().to("cpu", torch.float64).numpy()
+    step = np.zeros((z_dim, k - 1))
+    step[0] = STEP_SLOPE  # reads z_0 only
+    one_hot = np.zeros((k - 1, k))
+    one_hot[np.arange(k - 1), np.arange(k - 1)] = -1.0
+    one_hot[np.arange(k - 1), np.arange(1, k)] = 1.0
+    dense = {"activation": "linear", "use_bias": True}
+    return [
+        ("Dense", {"units": k - 1, **dense}, [("kernel", step), ("bias", -STEP_SLOPE * thresholds)]),
+        ("ReLU", {"max_value": 1.0, "negative_slope": 0.0, "threshold": 0.0}, []),
+        ("Dense", {"units": k, **dense}, [("kernel", one_hot), ("bias", np.eye(k)[0])]),
+        ("Concatenate", {"axis": -1}, []),
+    ]
+
+
+def keras_model(G: nn.Module, z_dim: int) -> tuple[list[tuple[str, KerasLayer]], list[list[str]] | None]:
+    """G's named Keras layers and, for a Functional model, each one's input layers (None: a Sequential)."""
+    if not isinstance(G, ClusterG):
+        return named(keras_layers(G)), None
+    layers = named(_cluster_head(G, z_dim) + keras_layers(G.net))
+    names = ["z"] + [name for name, _ in layers]
+    inbound = [[name] for name in names[:-1]]  # a chain from the input z ...
+    inbound[3] = ["z", names[3]]  # ... except Concatenate([z, one_hot])
+    return layers, inbound
+
+
+def _snake(class_name: str) -> str:
+    """Keras' to_snake_case: Conv2DTranspose -> conv2d_transpose, LeakyReLU -> leaky_re_lu."""
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def named(layers: list[KerasLayer]) -> list[tuple[str, KerasLayer]]:
+    """Keras' default names: dense, dense_1, ... per class."""
+    seen: dict[str, int] = {}
+    out = []
+    for layer in layers:
+        base = _snake(layer[0])
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        out.append((base if k == 0 else f"{base}_{k}", layer))
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def architecture(
+    layers: list[tuple[str, KerasLayer]], z_dim: int, inbound: list[list[str]] | None = None
+) -> dict:
+    """Sequential (or, given `inbound`, Functional) JSON in the shape model.to_json() gives,
+    with only the non-default settings.
+
+    Where Keras 2 and 3 differ, the Keras 2 spelling is used (Keras 3 still reads it):
+    InputLayer `batch_input_shape`, LeakyReLU `alpha`, and a Functional layer's
+    `"inbound_nodes": [[[input_layer, 0, 0, {}], ...]]` (one call, its input tensors).
+    """
+
+    def entry(class_name: str, config: dict) -> dict:
+        return {"module": "keras.layers", "class_name": class_name, "config": config, "registered_name": None}
+
+    items = [entry("InputLayer", {"batch_input_shape": [None, z_dim], "dtype": "float32", "name": "z"})]
+    items += [
+        entry(cls, {"name": name, "trainable": True, "dtype": "float32", **config})
+        for name, (cls, config, _) in layers
+    ]
+    config = {"name": "mnistgan_generator", "trainable": True, "layers": items}
+    if inbound is not None:
+        for item, sources in zip(items, [[]] + inbound):
+            item["name"] = item["config"]["name"]
+            item["inbound_nodes"] = [[[source, 0, 0, {}] for source in sources]] if sources else []
+        config.update(input_layers=[["z", 0, 0]], output_layers=[[layers[-1][0], 0, 0]])
+    # Keras 3 finds Functional only under its own module path; Keras 2 looks the class name up
+    kind = ("keras", "Sequential") if inbound is None else ("keras.src.models.functional", "Functional")
+    return {
+        "module": kind[0],
+        "class_name": kind[1],
+        "config": config,
+        "keras_version": KERAS_VERSION,
+        "backend": "tensorflow",
+        "mnistgan": {"contract": CONTRACT, "weights": "generator.h5 (Keras 2 save_weights layout)"},
+    }
+
+
+def write_h5(tmp: Path, layers: list[tuple[str, KerasLayer]]) -> None:
+    import h5py  # optional dependency (mnistgan[keras])
+
+    with h5py.File(tmp, "w") as f:
+        f.attrs["layer_names"] = np.array([name.encode() for name, _ in layers])
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = KERAS_VERSION.encode()
+        f.attrs["mnistgan_contract"] = CONTRACT.encode()
+        for name, (_, _, weights) in layers:
+            g = f.create_group(name)
+            names = [f"{name}/{w}:0".encode() for w, _ in weights]
+            g.attrs["weight_names"] = np.array(names, dtype="S") if names else np.zeros(0, dtype="S1")
+            for wname, (_, value) in zip(names, weights):
+                g.create_dataset(wname.decode(), data=value.astype(np.float32))
+
+
+def write_keras(gen, json_path: Path, h5_path: Path) -> None:
+    """Write generator.json (architecture) and generator.h5 (weights) for a loaded Generator."""
+    if getattr(gen.config.model, "conditional", False):
+        raise MnistganError("keras-h5 export does not handle conditional generators; use --format onnx")
+    layers, inbound = keras_model(gen.module, gen.z_dim)
+    write_text(json_path, json.dumps(architecture(layers, gen.z_dim, inbound), indent=1) + "\n")
+    # Keras' save_weights lists a Functional model's InputLayer too (with no weights)
+    h5_layers = layers if inbound is None else [("z", ("InputLayer", {}, []))] + layers
+    write_with(h5_path, lambda tmp: write_h5(tmp, h5_layers))
