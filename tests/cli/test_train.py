@@ -221,19 +221,25 @@ def test_time_budget_stop_saves_the_last_epochs_grid(tmp_path, monkeypatch):
     than --log-every (no tick rows) the loss plot is drawn from the epoch rows, the partial one too
     (it had no epoch_progress, and finishing the run failed with a KeyError)."""
     import time
+    import types
 
     import mnistgan
+    import mnistgan.training.loop as loop
     import mnistgan.training.step as T
 
-    g_step, calls = T.g_step, [0]
+    # the loop's clock advances 0.1 s a step and 1.5 s in the first step of epoch 2 (3 steps an
+    # epoch): the 1 s budget runs out there, however fast this machine is
+    g_step, calls, clock = T.g_step, [0], [0.0]
 
     def slow_in_epoch_2(*a, **k):
         calls[0] += 1
-        if calls[0] == 4:  # the first step of epoch 2 (3 steps an epoch)
-            time.sleep(1.5)
+        clock[0] += 1.5 if calls[0] == 4 else 0.1
         return g_step(*a, **k)
 
     monkeypatch.setattr(T, "g_step", slow_in_epoch_2)
+    monkeypatch.setattr(
+        loop, "time", types.SimpleNamespace(monotonic=lambda: clock[0], perf_counter=time.perf_counter)
+    )
     monkeypatch.setenv("MNISTGAN_OFFLINE", "1")
     run = mnistgan.train(
         out_dir=tmp_path,
