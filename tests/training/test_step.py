@@ -50,4 +50,6 @@ def test_loop_optimizer_updates_nhwc_weights_like_reference_adam():
     assert len(nhwc) >= 2  # the case in question: G's and D's 4x4 weights laid out NHWC
     for got, want, start in zip(*params, list(G0.parameters()) + list(D0.parameters())):
         assert not torch.equal(want, start)  # every parameter moved
-        assert torch.allclose(got, want, rtol=1e-4, atol=1e-6), (got - want).abs().max()
+        # the same update up to float rounding (fused and single-tensor Adam order their operations
+        # differently); a layout mix-up moves weights by 1e-2 here
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-4), (got - want).abs().max()
