@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,51 @@ def tiny_run(tmp_path_factory) -> Path:
         env=env,
     )
     return root / "run"
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's, at /usr/bin/chromium; .ci/run installs it) driven by Playwright.
+
+    Playwright's own browser download is never used: the tests run offline."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page whose console errors, page errors and requests outside the machine are recorded:
+    page.problems lists them ("console: ...", "pageerror: ...", "network: URL")."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
+
+    def only_local(route):
+        url = route.request.url
+        if url.startswith(("file:", "data:", "blob:", "http://127.0.0.1", "http://localhost")):
+            return route.continue_()
+        page.problems.append(f"network: {url}")
+        return route.abort()
+
+    page.route("**/*", only_local)
+    yield page
+    context.close()
