@@ -14,8 +14,12 @@ Layout conversions from PyTorch (NCHW, weight (out, in)) to Keras (NHWC, kernel 
                                      then Reshape((7, 7, C)), so the rest runs channels-last
 
 A cluster generator (models.ClusterG, --clusters K) becomes a Keras `Functional` model instead:
-z -> Dense(K-1) + ReLU(max_value=1), a steep step s_k = [z_0 > t_k] per threshold, -> Dense(K)
-with fixed weights, one_hot_c = s_{c-1} - s_c, -> Concatenate([z, one_hot]) -> the family's layers.
+z -> Reshape + Cropping1D + Reshape (z_0 alone, exactly) -> Rescaling(1) (a contiguous copy) ->
+Discretization(bin_boundaries=b) (the cluster index) -> CategoryEncoding(K, "one_hot") ->
+Reshape((K,)) -> Concatenate([z, one_hot]) -> the family's layers. b_k is the float32 just above t_k,
+so that Discretization's #{b_k <= z_0} is ClusterG's #{t_k < z_0} for every float32 z_0: the same
+cluster exactly, with no matmul (a TF32 matmul, TensorFlow's default on recent GPUs, would move a
+steep step made of matmuls).
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ from ..models import ClusterG
 from ..models.dcgan import DCGANGenerator
 from ..models.mlp import MLPGenerator
 
-STEP_SLOPE = 1e6  # a cluster's step rises from 0 to 1 within 1e-6 above its threshold
 KERAS_VERSION = "2.15.0"  # the writer whose legacy .h5 weight layout we reproduce (Keras 3 reads it too)
+# Keras 3's Discretization.__init__ takes no **kwargs: a "trainable" key fails model_from_json
+# ("unexpected keyword argument 'trainable'"), so its entry has only name, dtype and its own settings
+NO_TRAINABLE = {"Discretization"}
 CONTRACT = "z float32 (N, z_dim) -> images float32 (N, 28, 28) in [0, 1]"
 
 # One Keras layer: (class_name, config without name, [(weight_name, array), ...])
@@ -133,8 +139,10 @@ def _activation(name: str) -> Callable[[nn.Module], list[KerasLayer]]:
 
 
 def _leaky_relu(m: nn.LeakyReLU) -> list[KerasLayer]:
-    # Keras 2 calls the slope `alpha`; Keras 3 calls it `negative_slope` but still reads `alpha`
-    return [("LeakyReLU", {"alpha": m.negative_slope}, [])]
+    # ReLU(negative_slope=a) is LeakyReLU(a) in Keras 2 and 3 alike (f(x) = a * x below threshold 0).
+    # LeakyReLU itself would need `alpha` (Keras 2), which Keras 3 reads with a UserWarning
+    # ("Argument `alpha` is deprecated"), or `negative_slope` (Keras 3), which Keras 2 rejects.
+    return [("ReLU", {"max_value": None, "negative_slope": m.negative_slope, "threshold": 0.0}, [])]
 
 
 def _elu(m: nn.ELU) -> list[KerasLayer]:
@@ -221,24 +229,37 @@ def keras_layers(G: nn.Module) -> list[KerasLayer]:
 
 
 def _cluster_head(G: ClusterG, z_dim: int) -> list[KerasLayer]:
-    """z -> one_hot(c(z), K) in three layers, then Concatenate([z, one_hot]) (keras_model wires its inputs).
+    """z -> one_hot(c(z), K) with standard weightless layers, then Concatenate([z, one_hot])
+    (keras_model wires the Concatenate's inputs).
 
-    s_k = min(relu(1e6 * (z_0 - t_k)), 1) is ClusterG's [z_0 > t_k], exact unless 0 < z_0 - t_k < 1e-6.
-    The thresholds ascend, so s_0 >= s_1 >= ... and c = sum(s); one_hot_c = s_{c-1} - s_c with s_{-1} = 1
-    and s_{K-1} = 0: kernel[k, k] = -1, kernel[k, k + 1] = +1, bias = (1, 0, ..., 0).
+    ClusterG: c = #{k : z_0 > t_k} (float32). Keras' Discretization: index = #{k : b_k <= x}
+    (ops.digitize: torch.bucketize(right=True), np/jnp.digitize, tf Bucketize). With
+    b_k = nextafter(t_k, +inf) in float32 the two agree for every float32 z_0, z_0 == t_k included.
+    z_0 is sliced with Cropping1D (no arithmetic), then copied by Rescaling(1.0) (exact), because
+    torch.bucketize warns about a non-contiguous input. The index goes through CategoryEncoding, not
+    Discretization(output_mode="one_hot"), whose symbolic output shape is (N, 1) before Keras 3.15
+    (model_from_json then fails). Keras 3.0-3.3's CategoryEncoding returns the one-hot of an (N, 1)
+    input as (N, 1, K) (its symbolic shape says (N, K)): the last Reshape makes it (N, K) in all.
     """
     k = G.k
-    thresholds = G.thresholds.detach().to("cpu", torch.float64).numpy()
-    step = np.zeros((z_dim, k - 1))
-    step[0] = STEP_SLOPE  # reads z_0 only
-    one_hot = np.zeros((k - 1, k))
-    one_hot[np.arange(k - 1), np.arange(k - 1)] = -1.0
-    one_hot[np.arange(k - 1), np.arange(1, k)] = 1.0
-    dense = {"activation": "linear", "use_bias": True}
+    t = G.thresholds.detach().to("cpu", torch.float32).numpy()
+    if k < 2 or len(t) != k - 1 or not np.all(np.isfinite(t)) or np.any(t[1:] < t[:-1]):
+        raise MnistganError(
+            "keras-h5 export: the cluster thresholds are not finite and ascending; use --format onnx"
+        )
+    bounds = [float(b) for b in np.nextafter(t, np.float32(np.inf))]  # float32 values, exact in JSON
     return [
-        ("Dense", {"units": k - 1, **dense}, [("kernel", step), ("bias", -STEP_SLOPE * thresholds)]),
-        ("ReLU", {"max_value": 1.0, "negative_slope": 0.0, "threshold": 0.0}, []),
-        ("Dense", {"units": k, **dense}, [("kernel", one_hot), ("bias", np.eye(k)[0])]),
+        ("Reshape", {"target_shape": [z_dim, 1]}, []),
+        ("Cropping1D", {"cropping": [0, z_dim - 1]}, []),
+        ("Reshape", {"target_shape": [1]}, []),
+        ("Rescaling", {"scale": 1.0, "offset": 0.0}, []),
+        ("Discretization", {"bin_boundaries": bounds, "output_mode": "int", "dtype": "int64"}, []),
+        (
+            "CategoryEncoding",
+            {"num_tokens": k, "output_mode": "one_hot"},
+            [],
+        ),  # no "sparse": 3.0-3.1 reject it
+        ("Reshape", {"target_shape": [k]}, []),
         ("Concatenate", {"axis": -1}, []),
     ]
 
@@ -247,10 +268,11 @@ def keras_model(G: nn.Module, z_dim: int) -> tuple[list[tuple[str, KerasLayer]],
     """G's named Keras layers and, for a Functional model, each one's input layers (None: a Sequential)."""
     if not isinstance(G, ClusterG):
         return named(keras_layers(G)), None
-    layers = named(_cluster_head(G, z_dim) + keras_layers(G.net))
+    head = _cluster_head(G, z_dim)
+    layers = named(head + keras_layers(G.net))
     names = ["z"] + [name for name, _ in layers]
     inbound = [[name] for name in names[:-1]]  # a chain from the input z ...
-    inbound[3] = ["z", names[3]]  # ... except Concatenate([z, one_hot])
+    inbound[len(head) - 1] = ["z", names[len(head) - 1]]  # ... except Concatenate([z, one_hot])
     return layers, inbound
 
 
@@ -291,7 +313,15 @@ def architecture(
 
     items = [entry("InputLayer", {"batch_input_shape": [None, z_dim], "dtype": "float32", "name": "z"})]
     items += [
-        entry(cls, {"name": name, "trainable": True, "dtype": "float32", **config})
+        entry(
+            cls,
+            {
+                "name": name,
+                **({} if cls in NO_TRAINABLE else {"trainable": True}),
+                "dtype": "float32",
+                **config,
+            },
+        )
         for name, (cls, config, _) in layers
     ]
     config = {"name": "mnistgan_generator", "trainable": True, "layers": items}
