@@ -1,4 +1,5 @@
-"""Cluster generators (--clusters K, models.ClusterG) in every export format, and in interpolate/report.
+"""Cluster generators (--clusters K, models.ClusterG) in ONNX and TorchScript (keras-h5: test_keras.py),
+and in interpolate/report.
 
 G(z) = net([z, one_hot(c(z))]) with c(z) = #{k : z_0 > t_k}: each export must pick the same
 cluster as ClusterG.clusters_of, or its images are those of another cluster.
@@ -6,20 +7,20 @@ cluster as ClusterG.clusters_of, or its images are those of another cluster.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from exporting.test_export import VARIANTS, Z_DIM, make_run, numpy_forward, numpy_layer_outputs
 
 from mnistgan.exporting.api import export
 from mnistgan.exporting.traced import VERIFY_TOL
 from mnistgan.generator.interpolate import interpolate
 from mnistgan.generator.sample import load_generator
 from mnistgan.reporting.arch import model_tables
+
+from exporting.toy_runs import VARIANTS, Z_DIM, make_run
 
 K = 4
 
@@ -51,45 +52,6 @@ def test_thresholds_are_not_the_defaults(cluster_run):
     assert (t - equal).abs().min() > 0.1 and bool((t[1:] > t[:-1]).all())
 
 
-def test_keras_h5_is_a_functional_model_that_picks_the_same_clusters(cluster_run, tmp_path):
-    h5py = pytest.importorskip("h5py")
-    json_path, h5_path = export(cluster_run, "keras-h5", out=tmp_path)
-    arch = json.loads(json_path.read_text())
-    assert arch["class_name"] == "Functional"
-    layers = arch["config"]["layers"]
-    assert [layer["class_name"] for layer in layers[:5]] == [
-        "InputLayer",
-        "Dense",
-        "ReLU",
-        "Dense",
-        "Concatenate",
-    ]
-    assert layers[2]["config"]["max_value"] == 1.0
-    assert layers[4]["inbound_nodes"] == [[["z", 0, 0, {}], ["dense_1", 0, 0, {}]]]
-    assert arch["config"]["input_layers"] == [["z", 0, 0]]
-    with h5py.File(h5_path, "r") as f:
-        assert [n.decode() for n in f.attrs["layer_names"][:5]] == [
-            "z",
-            "dense",
-            "re_lu",
-            "dense_1",
-            "concatenate",
-        ]
-        assert f["dense/dense/kernel:0"].shape == (Z_DIM, K - 1)
-        assert (
-            f["dense_2/dense_2/kernel:0"].shape[0] == Z_DIM + K
-        )  # the family's first layer reads [z, one_hot]
-
-    z, clusters = cluster_z(cluster_run)
-    outputs = numpy_layer_outputs(json_path, h5_path, z)
-    np.testing.assert_array_equal(outputs["dense_1"], np.eye(K)[clusters])  # exactly ClusterG's one-hot
-    expected = load_generator(cluster_run).predict(z)
-    got = list(outputs.values())[-1]
-    assert got.shape == (len(z), 28, 28)
-    assert np.abs(got - expected).max() <= VERIFY_TOL
-    assert expected.std() > 0.01
-
-
 def test_onnx_and_torchscript_pick_the_same_clusters(cluster_run, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     z, _ = cluster_z(cluster_run)
@@ -108,19 +70,6 @@ def test_onnx_and_torchscript_pick_the_same_clusters(cluster_run, tmp_path):
     z2 = z.copy()
     z2[:, 0] = np.where(z[:, 0] > load_generator(cluster_run).module.thresholds.numpy()[1], -3.0, 3.0)
     assert np.abs(session.run(["images"], {"z": z2})[0] - expected).max() > 0.01
-
-
-def test_keras_itself_loads_the_cluster_export(cluster_run, tmp_path, monkeypatch):
-    """Runs only where Keras 3 is installed (not a dependency); uses its torch backend."""
-    monkeypatch.setenv("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    json_path, h5_path = export(cluster_run, "keras-h5", out=tmp_path)
-    model = keras.models.model_from_json(json_path.read_text())
-    model.load_weights(str(h5_path))
-    z, _ = cluster_z(cluster_run)
-    got = np.asarray(model.predict(z, verbose=0))
-    assert np.abs(got - load_generator(cluster_run).predict(z)).max() <= VERIFY_TOL
-    assert np.abs(got - numpy_forward(json_path, h5_path, z)).max() <= VERIFY_TOL
 
 
 def test_interpolate_and_the_report_tables_handle_cluster_generators(cluster_run, tmp_path):
