@@ -6,6 +6,15 @@ Rows of log.jsonl (one JSON object a line, `kind` says which):
   epoch  after each epoch: epoch_progress, the epoch means, images_per_s, partial (time budget / interrupt)
   eval   every --eval-every epochs: the evaluator's metrics of G (G_ema when on)
   alarm  something looks wrong: what, and at which step
+
+TensorBoard (`RUN/tensorboard`) holds the same numbers, every event at the training step of its
+log.jsonl row (the values as logged, rounded to 6 decimals, stored as float32):
+  train/loss_d, train/loss_g, train/d_acc   each tick row (a VAE: train/loss_recon, train/loss_kl)
+  eval/<metric>                             each eval row: every number in it (fid, inception_score,
+                                            classes_covered, precision, recall, ...; not the histogram)
+  samples (image)                           each saved sample grid (samples/epoch_NNN.png), at the
+                                            step its epoch ended: the same step as that epoch's eval row
+A resumed run discards the events after the checkpoint's step, as it truncates log.jsonl there.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from ..config import Config
 from ..errors import MnistganError
 from ..evaluator import evaluate_module
 from ..files import append_line, write_text
+from ..rundir import read_log
 from .distributed import reduce_sums
 
 # alarm thresholds (per tick means)
@@ -107,6 +117,7 @@ class Monitor:
         self.path = run_dir / "log.jsonl"
         self.enabled = enabled  # only rank 0 writes when several processes train
         self.tb = open_tensorboard(run_dir) if cfg.train.tensorboard and enabled else None
+        self.epoch_step = 0  # the step of the last epoch row: where that epoch's sample grid goes
         self.raised: set[str] = set()  # each alarm kind is printed once per epoch
         self.vae = cfg.model.model == "vae"
 
@@ -123,6 +134,7 @@ class Monitor:
     ) -> None:
         m = stats.means()
         shown = self.named(m)
+        logged = {k: round(v, 6) for k, v in shown.items()}
         self.row(
             {
                 "kind": "tick",
@@ -130,13 +142,13 @@ class Monitor:
                 "epoch_progress": epoch_progress,
                 "step": step,
                 "images": images,
-                **{k: round(v, 6) for k, v in shown.items()},
+                **logged,
                 "images_per_s": round(ips, 1),
             }
         )
         bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
         if self.tb is not None:
-            for k, v in shown.items():
+            for k, v in logged.items():
                 self.tb.add_scalar(f"train/{k}", v, step)
         for msg in [] if self.vae else loss_alarms(m, self.cfg.loss.loss):
             self.alarm(msg, epoch, step)
@@ -173,6 +185,7 @@ class Monitor:
             "time": round(time.time(), 3),
         }
         self.row(row)
+        self.epoch_step = step
         part = " (partial)" if not finished else ""
         if self.vae:
             losses = f"Reconstruction: {m['loss_g']:.2f}, KL: {m['loss_d']:.2f} (nats/image)"
@@ -182,10 +195,11 @@ class Monitor:
         self.raised.clear()
 
     def samples(self, images, epoch: int) -> None:
-        """TensorBoard copy of an epoch's sample grid (uint8 (N, 28, 28))."""
+        """TensorBoard copy of an epoch's sample grid (uint8 (N, 28, 28)), at the step that epoch ended
+        (its epoch row's step), so that it lines up with the scalars and the epoch's eval row."""
         if self.tb is not None:
             grid = make_grid(torch.as_tensor(images).unsqueeze(1), nrow=8 if len(images) == 64 else 10)
-            self.tb.add_image("samples", grid, epoch)
+            self.tb.add_image("samples", grid, self.epoch_step)
 
     def evaluate(self, G: torch.nn.Module, epoch: int, step: int) -> dict:
         """The evaluator's metrics of G, through the same module as `mnistgan evaluate`."""
@@ -211,8 +225,8 @@ class Monitor:
             f"{m['recall']:.3f}{cond}"
         )
         if self.tb is not None:
-            for k, v in m.items():
-                if isinstance(v, (int, float)):
+            for k, v in keep.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
                     self.tb.add_scalar(f"eval/{k}", v, step)
         for msg in eval_alarms(m):
             self.alarm(msg, epoch, step)
@@ -235,7 +249,15 @@ def require_tensorboard():
 
 
 def open_tensorboard(run_dir: Path):
-    return require_tensorboard()(str(run_dir / "tensorboard"))
+    """The run's SummaryWriter. When the folder already holds events (a resumed run), the writer
+    first marks a restart at the step after the last one log.jsonl keeps (truncate_log has cut it
+    back to the checkpoint): TensorBoard drops the older events from that step on, which the resumed
+    run writes again, instead of showing both."""
+    folder = run_dir / "tensorboard"
+    purge_step = None
+    if any(folder.glob("events.out.tfevents.*")):
+        purge_step = max((r.get("step", 0) for r in read_log(run_dir / "log.jsonl")), default=0) + 1
+    return require_tensorboard()(str(folder), purge_step=purge_step)
 
 
 def truncate_log(path: Path, step: int) -> None:
