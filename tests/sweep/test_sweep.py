@@ -11,7 +11,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -232,33 +231,3 @@ def test_sweep_resumes_an_unfinished_run_and_requeues_a_dead_workers_trial(tmp_p
     assert run_state(sw / name0) == run_state(sw / name1) == "evaluated"
     states = sorted(str(t.state) for t in trials(sw))
     assert states.count("TrialState.COMPLETE") == 2 and states.count("TrialState.FAIL") == 1
-
-
-@pytest.mark.skipif(
-    not os.environ.get("MNISTGAN_TEST_POSTGRES"),
-    reason="set MNISTGAN_TEST_POSTGRES=postgresql://user:password@host/db to test the PostgreSQL queue",
-)
-def test_two_workers_share_a_postgresql_queue(tmp_path):
-    """A launcher and a --join worker on one PostgreSQL storage: each run trained and reported once."""
-    url = os.environ["MNISTGAN_TEST_POSTGRES"]
-    sw = tmp_path / "sw"
-    grid = ["--grid", "lr=1e-4,2e-4", "dropout=0,0.3"]
-    first = subprocess.Popen(
-        [sys.executable, "-m", "mnistgan", "sweep", *grid, "--sweep-dir", str(sw), "--storage", url, *SMALL],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    while not (sw / "sweep.json").is_file() and first.poll() is None:
-        time.sleep(0.2)
-    second = run_cli("sweep", "--join", sw, "--storage", url, cwd=tmp_path)
-    out = first.communicate(timeout=300)[0]
-    assert first.returncode == 0, out
-    from sqlalchemy.engine import make_url
-
-    password = make_url(url).password
-    assert not password or password not in (sw / "sweep.json").read_text()  # not written to the shared folder
-    for n, _ in SweepSpec(parse_grid(grid[1:]), [0]).runs():
-        assert [r["epoch"] for r in epoch_lines(sw / n)] == [1] and run_state(sw / n) == "evaluated"
-        assert (out + second.stdout).count(f"{n}: FID") == 1
