@@ -5,12 +5,14 @@ finished by the other; the queue lock and the driver whatever the URL's spelling
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from mnistgan.evaluator.reference import load_reference
 from mnistgan.rundir import run_state
+from mnistgan.sweep.queue import queue_lock
 from mnistgan.sweep.spec import parse_grid
 from mnistgan.sweepdir import SweepSpec
 
@@ -182,3 +185,30 @@ def test_workers_share_a_postgresql_queue_and_a_killed_workers_run_is_finished(
         )
     started = [m[0] for m in CLAIMED.findall(out_a + out_b)]
     assert sorted(started) == sorted(names + [killed])  # nobody took a run that another worker held
+
+
+def _hold_lock(url: str, ready, release) -> None:
+    with queue_lock(url):
+        ready.set()
+        release.wait(30)
+
+
+def test_the_queue_lock_holds_whatever_the_urls_spelling(postgresql_url):
+    """Workers reach one database by different names (localhost, 127.0.0.1, db.example.org;
+    postgresql:// or postgresql+psycopg://): they must still take one lock, else refill and claim are
+    not serialised and a run can be queued and trained twice."""
+    other_name = postgresql_url.replace("@127.0.0.1:", "@localhost:")
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(postgresql_url, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        t0 = time.monotonic()
+        threading.Timer(2.0, release.set).start()  # the holder lets go after 2 s
+        with queue_lock(other_name):
+            waited = time.monotonic() - t0
+        assert waited >= 1.5, f"got the queue lock after {waited:.2f} s while another worker held it"
+    finally:
+        release.set()
+        holder.join(30)

@@ -39,6 +39,10 @@ from .results import write_results
 from .run import run_one
 
 HEARTBEAT_S = 60.0  # seconds between a worker's heartbeats
+# The PostgreSQL advisory lock of the queue: one key for every worker, not derived from the URL, whose
+# spelling differs between machines (db.example.org, localhost, 10.0.0.5; postgresql:// or
+# postgresql+psycopg://). Advisory locks are per database, so sweeps in other databases are unaffected.
+QUEUE_LOCK_KEY = int.from_bytes(hashlib.sha1(b"mnistgan-sweep-queue").digest()[:8], "big", signed=True)
 GRACE_S = 900.0  # a RUNNING trial without a heartbeat for this long is taken to be dead
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -77,7 +81,7 @@ def queue_lock(url: str) -> Iterator[None]:
         return
     import sqlalchemy  # optional dependency (mnistgan[sweep], via optuna)
 
-    key = int.from_bytes(hashlib.sha1(without_password(url).encode()).digest()[:8], "big", signed=True)
+    key = QUEUE_LOCK_KEY
     try:
         conn = _engine(url).connect()
         conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
