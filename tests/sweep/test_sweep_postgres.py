@@ -212,3 +212,47 @@ def test_the_queue_lock_holds_whatever_the_urls_spelling(postgresql_url):
     finally:
         release.set()
         holder.join(30)
+
+
+def test_a_dead_helper_of_workers_2_is_taken_over_by_the_launcher(postgresql_url, mnistgan_env, tmp_path):
+    """`--workers 2`: a helper killed mid-run (OOM killer, kill -9) is reaped at once (a zombie's pid
+    would still look alive), its trial queued again and its run finished by the launcher, which
+    exits 0 because every run is done."""
+    sw = tmp_path / "sw"
+    grid = ["lr=1e-4,2e-4,5e-4"]
+    names = [n for n, _ in SweepSpec(parse_grid(grid), [0]).runs()]
+    launcher = subprocess.Popen(
+        mnistgan(
+            "sweep", "--grid", *grid, "--workers", "2", "--sweep-dir", sw, "--storage", postgresql_url, *RUN
+        ),
+        cwd=tmp_path,
+        env=mnistgan_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        log = sw / "worker-1.log"
+        name, _, pid = wait_for(
+            lambda: log.is_file() and (m := CLAIMED.search(log.read_text())) and m.groups(),
+            90,
+            "the helper to claim a run",
+            [launcher],
+        )
+        open_gate(mnistgan_env)  # launcher and helper hold a run each: let them train
+        wait_for(
+            lambda: (sw / name / "checkpoints" / "epoch_001.pt").is_file(), 90, "its checkpoint", [launcher]
+        )
+        os.kill(int(pid), signal.SIGKILL)
+        out = launcher.communicate(timeout=240)[0]
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    assert launcher.returncode == 0, out[-2000:]
+    assert re.search(rf"^{re.escape(name)}: its worker \S+:{pid} is gone; queued again$", out, re.M)
+    assert all(run_state(sw / n) == "evaluated" for n in names)
+    complete = sorted(
+        t.user_attrs["run"] for t in study_trials(postgresql_url) if t.state == TrialState.COMPLETE
+    )
+    assert complete == sorted(names)

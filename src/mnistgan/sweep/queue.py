@@ -43,6 +43,7 @@ HEARTBEAT_S = 60.0  # seconds between a worker's heartbeats
 # spelling differs between machines (db.example.org, localhost, 10.0.0.5; postgresql:// or
 # postgresql+psycopg://). Advisory locks are per database, so sweeps in other databases are unaffected.
 QUEUE_LOCK_KEY = int.from_bytes(hashlib.sha1(b"mnistgan-sweep-queue").digest()[:8], "big", signed=True)
+HELPER_POLL_S = 1.0  # seconds between looks at the local helpers once the queue is empty
 GRACE_S = 900.0  # a RUNNING trial without a heartbeat for this long is taken to be dead
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -318,10 +319,16 @@ def work(
         counts = {"done": 0, "diverged": 0}
         try:
             while True:
+                # poll() reaps a helper that died: unreaped, it is a zombie whose pid still looks alive
+                # to _is_stale, and its trial would never be queued again
+                running = [proc for _, proc, _ in helpers if proc.poll() is None]
                 with queue_lock(url):
                     refill(study, spec, sweep_dir, log)
                     claimed = claim(study, spec)
                 if claimed is None:
+                    if running:  # a helper still trains: stay, to take over its run if it dies
+                        time.sleep(HELPER_POLL_S)
+                        continue
                     break
                 counts[run_trial(study, *claimed, sweep_dir, spec, progress, log)] += 1
         finally:
@@ -332,7 +339,7 @@ def work(
         f"{summary['total']} evaluated, {summary['failed']} failed, {summary['pending']} not done; "
         f"results in {sweep_dir / 'results.md'}"
     )
-    if failed:
+    if failed and summary["pending"]:  # a helper that died is an error only if its work is left undone
         raise MnistganError(f"{len(failed)} helper worker(s) failed; see {', '.join(failed)}")
     return summary
 
