@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from mnistgan.evaluator.reference import load_reference
 from mnistgan.rundir import run_state
-from mnistgan.sweep.queue import queue_lock
+from mnistgan.sweep.queue import queue_lock, storage_url
 from mnistgan.sweep.spec import parse_grid
 from mnistgan.sweepdir import SweepSpec
 
@@ -256,3 +256,12 @@ def test_a_dead_helper_of_workers_2_is_taken_over_by_the_launcher(postgresql_url
         t.user_attrs["run"] for t in study_trials(postgresql_url) if t.state == TrialState.COMPLETE
     )
     assert complete == sorted(names)
+
+
+def test_a_plain_postgresql_url_uses_psycopg_3(postgresql_url):
+    """`postgresql://` names no driver; SQLAlchemy < 2.1 then picks psycopg2, which mnistgan's extras do
+    not install: the queue asks for psycopg (3) when it is there."""
+    plain = "postgresql://" + postgresql_url.split("://", 1)[1]
+    assert storage_url(SweepSpec({}, [0]), Path("."), plain).startswith("postgresql+psycopg://")
+    with queue_lock(storage_url(SweepSpec({}, [0]), Path("."), plain)):
+        pass

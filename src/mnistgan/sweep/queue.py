@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -62,6 +63,9 @@ def storage_url(spec: SweepSpec, sweep_dir: Path, override: Optional[str] = None
         raise MnistganError(
             "--storage: an in-memory SQLite database cannot be shared; give a file (sqlite:///FILE)"
         )
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is not None:
+        # no driver named: SQLAlchemy before 2.1 picks psycopg2, but mnistgan's extras install psycopg 3
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
 
 
