@@ -105,11 +105,16 @@ def test_course_snippet_runs_against_load_generator(tiny_run):
 
 
 def test_dry_run_and_config_replay(tiny_run, tmp_path):
-    out = run_cli("train", "--config", tiny_run / "config.json", "--epochs", 9, "--dry-run").stdout
+    """--dry-run prints the resolved config and writes nothing (run where a real run would write)."""
+    out = run_cli(
+        "train", "--config", tiny_run / "config.json", "--epochs", 9, "--dry-run", cwd=tmp_path
+    ).stdout
     cfg = json.loads(out)
     assert cfg["train"]["epochs"] == 9 and cfg["model"]["g_width"] == 4 and cfg["data"]["limit"] == 16
-    assert not (tmp_path / "runs").exists()
-    default = json.loads(run_cli("train", "--dry-run").stdout)
+    default = json.loads(run_cli("train", "--dry-run", cwd=tmp_path).stdout)
+    assert list(tmp_path.iterdir()) == []  # no runs/ folder, no file
+    run = run_cli("train", "--config", tiny_run / "config.json", "--epochs", 1, cwd=tmp_path)
+    assert "Run folder: runs/00000-" in run.stdout  # the same command without --dry-run writes there
     assert (
         default["optim"]["lr"] == 2e-4
         and default["optim"]["beta1"] == 0.5
