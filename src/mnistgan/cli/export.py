@@ -15,13 +15,15 @@ from ..exporting import FORMATS, export
     required=True,
     type=click.Choice(FORMATS),
     help="onnx: generator.onnx; torchscript: generator.torchscript.pt; "
-    "keras-h5: generator.json (architecture) + generator.h5 (weights)",
+    "keras-h5: generator.json (architecture) + generator.h5 (weights); "
+    "web: a folder whose index.html runs the generator in a browser, offline",
 )
 @click.option(
     "--out",
     "out",
     default=None,
-    help="output folder, or a file name with the format's suffix  [default: <run>/export/]",
+    help="output folder, or a file name with the format's suffix; for web, the site's folder  "
+    "[default: <run>/export/, web: <run>/export/web/]",
 )
 def export_command(generator, fmt, out):
     """Export a saved generator for use without mnistgan: z (N, z_dim) -> images (N, 28, 28) in [0, 1]."""

@@ -1,0 +1,65 @@
+;; mnistgan-web SIMD kernel: one routine for Linear and ConvTranspose2d (as a gather of dot products).
+;; y[p*co + c] = b[c] + sum over taps t of pixel p of dot(x[xo_t : xo_t+ci], w[wo_t + c*ci : ... + ci])
+;; x, w, b, y, taps, start: byte addresses; taps: i32 pairs (xo, wo) in floats; start: npix+1 i32 tap indices.
+;; The source of KERNEL_B64 in mnistgan-web.js, which holds `wat2wasm conv.wat --output=- | base64 -w0`
+;; (Debian: apt-get install wabt); tests/exporting/test_web.py checks that the two agree.
+;; Accumulates in two 4-lane f32 vectors, then the tail (ci % 4) one float at a time.
+(module
+  (memory (export "mem") 1)
+  (func (export "conv") (param $x i32) (param $w i32) (param $b i32) (param $y i32)
+        (param $taps i32) (param $start i32) (param $npix i32) (param $co i32) (param $ci i32)
+    (local $p i32) (local $c i32) (local $t i32) (local $t1 i32) (local $i i32) (local $tp i32)
+    (local $xp i32) (local $wp i32) (local $a0 v128) (local $a1 v128) (local $s f32) (local $ci8 i32) (local $ci4 i32) (local $yp i32)
+    (local.set $ci8 (i32.and (local.get $ci) (i32.const -8)))
+    (local.set $ci4 (i32.and (local.get $ci) (i32.const -4)))
+    (local.set $yp (local.get $y))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $npix)))
+      (local.set $c (i32.const 0))
+      (block $cdone (loop $cloop
+        (br_if $cdone (i32.ge_u (local.get $c) (local.get $co)))
+        (local.set $a0 (v128.const f32x4 0 0 0 0))
+        (local.set $a1 (v128.const f32x4 0 0 0 0))
+        (local.set $s (f32.const 0))
+        (local.set $t (i32.load (i32.add (local.get $start) (i32.shl (local.get $p) (i32.const 2)))))
+        (local.set $t1 (i32.load offset=4 (i32.add (local.get $start) (i32.shl (local.get $p) (i32.const 2)))))
+        (block $tdone (loop $tloop
+          (br_if $tdone (i32.ge_u (local.get $t) (local.get $t1)))
+          (local.set $tp (i32.add (local.get $taps) (i32.shl (local.get $t) (i32.const 3))))
+          (local.set $xp (i32.add (local.get $x) (i32.shl (i32.load (local.get $tp)) (i32.const 2))))
+          (local.set $wp (i32.add (local.get $w) (i32.shl (i32.add (i32.load offset=4 (local.get $tp))
+                                                                     (i32.mul (local.get $c) (local.get $ci))) (i32.const 2))))
+          (local.set $i (i32.const 0))
+          (block $v8done (loop $v8loop
+            (br_if $v8done (i32.ge_u (local.get $i) (local.get $ci8)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $xp)) (v128.load (local.get $wp)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load offset=16 (local.get $xp)) (v128.load offset=16 (local.get $wp)))))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 32)))
+            (local.set $wp (i32.add (local.get $wp) (i32.const 32)))
+            (local.set $i (i32.add (local.get $i) (i32.const 8)))
+            (br $v8loop)))
+          (if (i32.lt_u (local.get $i) (local.get $ci4)) (then
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $xp)) (v128.load (local.get $wp)))))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
+            (local.set $wp (i32.add (local.get $wp) (i32.const 16)))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))))
+          (block $sdone (loop $sloop
+            (br_if $sdone (i32.ge_u (local.get $i) (local.get $ci)))
+            (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $xp)) (f32.load (local.get $wp)))))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
+            (local.set $wp (i32.add (local.get $wp) (i32.const 4)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $sloop)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $tloop)))
+        (local.set $a0 (f32x4.add (local.get $a0) (local.get $a1)))
+        (f32.store (local.get $yp)
+          (f32.add (f32.load (i32.add (local.get $b) (i32.shl (local.get $c) (i32.const 2))))
+            (f32.add (local.get $s)
+              (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 1 (local.get $a0)))
+                       (f32.add (f32x4.extract_lane 2 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))))
+        (local.set $yp (i32.add (local.get $yp) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cloop)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop)))))
