@@ -321,6 +321,9 @@ def test_a_layer_without_an_op_is_refused_in_one_line(runs, tmp_path):
     gen.module.net.net[1] = nn.Softplus()
     with pytest.raises(MnistganError, match="web export cannot convert a Softplus layer; use --format onnx"):
         write_web(gen, tmp_path / "site")
+    gen.module = nn.Sequential(nn.Linear(Z_DIM, 784), nn.Tanh())  # not a model family mnistgan builds
+    with pytest.raises(MnistganError, match="knows the mlp, dcgan and vae generators, not Sequential"):
+        write_web(gen, tmp_path / "site")
     assert not (tmp_path / "site").exists()
 
 

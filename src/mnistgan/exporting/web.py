@@ -205,7 +205,7 @@ def pack(ops: list[Op]) -> tuple[list[Op], np.ndarray]:
 
 def describe_network(gen: Generator) -> dict:
     """z (+ code) -> images as ops over one weight buffer (the part of model.js the runtime runs)."""
-    inner = gen.module.net
+    inner = getattr(gen.module, "net", gen.module)  # the family's G inside its label wrapper
     if type(inner) not in FAMILIES:
         raise MnistganError(
             f"web export knows the mlp, dcgan and vae generators, not {type(inner).__name__}; "
@@ -247,9 +247,11 @@ def settings(cfg: Config, meta: dict) -> list[list[str]]:
     data = DATASETS.get(cfg.data.dataset, cfg.data.dataset)
     data += f", digit {cfg.data.digit}" if cfg.data.digit is not None else ""
     data += f", {cfg.data.limit:,} images" if cfg.data.limit else ""
-    trained = f"{t.epochs} epochs" + (f" (budget {t.time_budget:g} s)" if t.time_budget else "")
+    asked = f"{t.epochs} epochs" + (f" or {t.time_budget:g} s, whichever came first" if t.time_budget else "")
     if "steps" in meta and "images_seen" in meta:
-        trained += f", {meta['steps']:,} steps, {meta['images_seen']:,} images"
+        trained = f"{meta['steps']:,} steps, {meta['images_seen']:,} images ({asked})"
+    else:
+        trained = asked
     rows = [
         ["model", family],
         ["G layers", f"{m.g_norm} norm, {m.g_activation}"],
