@@ -234,7 +234,7 @@ def describe_network(gen: Generator) -> dict:
 
 def settings(cfg: Config, meta: dict) -> list[list[str]]:
     """The run's settings as (label, value) rows for the page's table."""
-    m, t, o, loss = cfg.model, cfg.train, cfg.optim, cfg.loss
+    m, t, o = cfg.model, cfg.train, cfg.optim
     width = m.g_width or default_of(m.model, "g_width")
     if m.model == "mlp":
         family = f"MLP, {m.g_depth or default_of('mlp', 'g_depth')} hidden layers from width {width}"
@@ -254,31 +254,33 @@ def settings(cfg: Config, meta: dict) -> list[list[str]]:
         trained = asked
     rows = [
         ["model", family],
-        ["G layers", f"{m.g_norm} norm, {m.g_activation}"],
+        ["G layers", f"{m.g_norm if m.g_norm != 'none' else 'no'} norm, {m.g_activation}"],
         ["z_dim", str(m.z_dim)],
         ["conditioning", conditioning],
-        ["loss", "reconstruction + KL" if m.model == "vae" else loss.loss],
+        ["loss", "reconstruction + KL" if m.model == "vae" else cfg.loss.loss],
         ["optimiser", f"{o.optimizer}, lr {o.lr_of('g'):g}, batch {o.batch_size}"],
         ["training", trained],
         ["data", data],
         ["EMA of G", f"decay {t.ema_decay:g}" if meta.get("ema", t.ema_decay > 0) else "off"],
         ["seed", str(t.seed)],
     ]
-    stabilisers = [
-        name
-        for name, on in (
-            (f"label smoothing {loss.label_smoothing:g}", loss.label_smoothing),
-            (f"instance noise {loss.instance_noise:g}", loss.instance_noise),
-            (f"R1 {loss.r1_weight:g}", loss.r1_weight),
-            (f"DiffAugment {loss.diffaug}", loss.diffaug),
-            (f"D norm {m.d_norm}", m.d_norm != "none"),
-        )
-        if on
-    ]
-    if stabilisers:
-        rows.insert(5, ["stabilisers", ", ".join(stabilisers)])
+    if stabilisers(cfg):
+        rows.insert(5, ["stabilisers", stabilisers(cfg)])
     rows.append(["mnistgan", str(meta.get("mnistgan_version", __version__))])
     return rows
+
+
+def stabilisers(cfg: Config) -> str:
+    """The GAN stabilisers a run used, in one line ('' for none)."""
+    loss = cfg.loss
+    used = (
+        (f"label smoothing {loss.label_smoothing:g}", loss.label_smoothing),
+        (f"instance noise {loss.instance_noise:g}", loss.instance_noise),
+        (f"R1 {loss.r1_weight:g}", loss.r1_weight),
+        (f"DiffAugment {loss.diffaug}", loss.diffaug),
+        (f"{cfg.model.d_norm} norm in D", cfg.model.d_norm != "none"),
+    )
+    return ", ".join(name for name, on in used if on)
 
 
 def check_vector(gen: Generator) -> dict:
