@@ -247,7 +247,9 @@ def settings(cfg: Config, meta: dict) -> list[list[str]]:
     data = DATASETS.get(cfg.data.dataset, cfg.data.dataset)
     data += f", digit {cfg.data.digit}" if cfg.data.digit is not None else ""
     data += f", {cfg.data.limit:,} images" if cfg.data.limit else ""
-    asked = f"{t.epochs} epochs" + (f" or {t.time_budget:g} s, whichever came first" if t.time_budget else "")
+    asked = f"{t.epochs} epoch{'s' if t.epochs != 1 else ''}" + (
+        f" or {t.time_budget:g} s, whichever came first" if t.time_budget else ""
+    )
     if "steps" in meta and "images_seen" in meta:
         trained = f"{meta['steps']:,} steps, {meta['images_seen']:,} images ({asked})"
     else:

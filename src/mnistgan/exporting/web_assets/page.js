@@ -274,6 +274,8 @@
       b.dataset.digit = value === null ? '' : String(value);
       b.title = value === null ? 'digits 0 to 9 in turn' : 'only ' + value + 's';
       b.addEventListener('click', guarded(() => {
+        if (state.mode === 'test') state.mode = 'seed'; // the test vector's pixels are for digits 0-3
+        if (state.mode === 'seed') state.z = null;
         state.digit = value;
         markDigit();
         writeHash();
