@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Collection, Optional
 
+from ..config import flat_fields
 from ..errors import MnistganError
 from ..evaluator import evaluate
 from ..files import write_text
@@ -48,25 +49,76 @@ LOSS_TEXT = {
 }
 
 
+# what an architecture is made of: the runs that share one are named by these settings first
+MODEL_FIELDS = frozenset(name for name, (section, _, _) in flat_fields().items() if section == "model")
+NET_FIELDS = {
+    "G": frozenset(k for k in MODEL_FIELDS if not k.startswith("d_") and k != "dropout"),
+    "D": frozenset(k for k in MODEL_FIELDS if not k.startswith("g_") and k != "z_dim"),
+}
+
+
 def fmt(v: Optional[float], digits: int = 3) -> str:
     if v is None:
         return "–"
     return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
-def runs_text(names: list[str], runs: list[Run]) -> str:
-    """Which runs: 'all runs', the settings they share ('the 12 runs with model=dcgan, dropout=0.3'),
-    or their names."""
+def runs_text(names: list[str], runs: list[Run], prefer: Collection[str] = ()) -> str:
+    """Which runs: 'all runs', the settings that single them out ('the 12 runs with dropout=0.3';
+    `prefer`red settings first among equally good ones), or their names."""
     if len(names) == len(runs):
         return "all runs" if len(runs) > 1 else "the run"
     chosen = [r for r in runs if r.name in set(names)]
     shared = [k for k in varied_fields(runs) if len({value_text(r.flat[k]) for r in chosen}) == 1]
     if shared and len(names) > 2:
         return f"the {len(names)} runs with " + ", ".join(
-            f"{k}={value_text(chosen[0].flat[k])}" for k in shared
+            f"{k}={value_text(chosen[0].flat[k])}" for k in distinguishing(shared, chosen, runs, prefer)
         )
     shown = "; ".join(names[:4])  # run names of a sweep contain commas
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def distinguishing(
+    shared: list[str], chosen: list[Run], runs: list[Run], prefer: Collection[str] = ()
+) -> list[str]:
+    """The fewest of the `shared` settings (picked greedily, `prefer`red ones first on a tie) whose
+    values single out `chosen` among `runs` ('label_smoothing=0.1' rather than every setting the
+    chosen runs happen to share); all of them when no subset does."""
+    value = {k: value_text(chosen[0].flat[k]) for k in shared}
+    picked: list[str] = []
+    matching = runs
+    while len(matching) > len(chosen):
+        left = [k for k in shared if k not in picked]
+        if not left:
+            return shared
+        k = min(
+            left, key=lambda k: (sum(value_text(r.flat[k]) == value[k] for r in matching), k not in prefer)
+        )
+        narrower = [r for r in matching if value_text(r.flat[k]) == value[k]]
+        if len(narrower) == len(matching):
+            return shared
+        picked.append(k)
+        matching = narrower
+    return [k for k in shared if k in picked]
+
+
+def shared_setting_text(runs: list[Run], name: str) -> str:
+    """A setting every run shares, as the report shows it; where the same value means different
+    things per model family (a width left to its default), each family's reading."""
+    texts = {r.flat["model"]: setting_text(r.flat, name) for r in runs}
+    if len(set(texts.values())) == 1:
+        return next(iter(texts.values()))
+    return "; ".join(f"{model}: {text}" for model, text in texts.items())
+
+
+def delta_text(mean: float, std: Optional[float]) -> str:
+    """'+1.2 ± 0.3'; a change that rounds to zero reads '0.0', never '-0.0'."""
+    d = f"{mean:+.1f}" if round(mean, 1) != 0 else "0.0"
+    return d + (f" ± {std:.1f}" if std is not None else "")
+
+
+def effect_word(delta_fid: float) -> str:
+    return "no change" if round(delta_fid, 1) == 0 else "lower FID" if delta_fid < 0 else "higher FID"
 
 
 # ----------------------------------------------------------------------------- 1. experiments
@@ -103,7 +155,7 @@ def section_experiments(doc: Document, runs: list[Run], sweeps: list, varied: li
                 rows,
                 widths=[3.2, 1.4, 1.2],
                 caption=f"{net} ({a['model']}, {a['params']:,} parameters), used by "
-                f"{runs_text(a['runs'], runs)}",
+                f"{runs_text(a['runs'], runs, NET_FIELDS.get(a['net'], MODEL_FIELDS))}",
             )
         )
     doc.add(Heading("Loss, optimiser and settings", 3))
@@ -128,7 +180,7 @@ def section_experiments(doc: Document, runs: list[Run], sweeps: list, varied: li
     doc.add(
         Table(
             ["Setting", "Value", "Meaning"],
-            [[k, setting_text(runs[0].flat, k), help_text(k)] for k in fixed],
+            [[k, shared_setting_text(runs, k), help_text(k)] for k in fixed],
             caption="Settings shared by every run",
             widths=[1.3, 1.0, 4.2],
             align="lll",
@@ -289,7 +341,7 @@ def section_stabilisers(doc: Document, runs: list[Run], varied: list[str]) -> No
     for key in [k for k in varied if k in STABILISERS]:
         covered = {e["value"]: e for e in paired_effect(runs, key, "classes_covered")}
         for e in paired_effect(runs, key):
-            d = f"{e['delta_mean']:+.1f}" + (f" ± {e['delta_std']:.1f}" if e["delta_std"] is not None else "")
+            d = delta_text(e["delta_mean"], e["delta_std"])
             c = covered.get(e["value"])
             rows.append(
                 [
@@ -298,8 +350,8 @@ def section_stabilisers(doc: Document, runs: list[Run], varied: list[str]) -> No
                     str(e["pairs"]),
                     f"{e['base_mean']:.1f} → {e['mean']:.1f}",
                     d,
-                    f"{c['delta_mean']:+.1f}" if c else "–",
-                    "lower FID" if e["delta_mean"] < 0 else "higher FID",
+                    delta_text(c["delta_mean"], None) if c else "–",
+                    effect_word(e["delta_mean"]),
                 ]
             )
     if rows:
@@ -344,8 +396,7 @@ def _effect_sentence(runs: list[Run], name: str, rows: list[dict]) -> str:
     paired = paired_effect(runs, name)
     if paired:
         text += ". Paired runs (same seed and other settings): " + "; ".join(
-            f"{e['baseline']} → {e['value']}: ΔFID {e['delta_mean']:+.1f}"
-            + (f" ± {e['delta_std']:.1f}" if e["delta_std"] is not None else "")
+            f"{e['baseline']} → {e['value']}: ΔFID {delta_text(e['delta_mean'], e['delta_std'])}"
             + f" over {e['pairs']} pairs"
             for e in paired
         )
@@ -391,11 +442,12 @@ def section_discussion(doc: Document, runs: list[Run], best: Optional[Run], vari
     effect_rows = {k: v for k, v in effect_rows.items() if len(v) > 1}
     if effect_rows:
         doc.add(Heading("Which settings mattered", 3))
+        columns = min(3, len(effect_rows))  # effects() draws up to 3 panels a row, 2.6 in each
         doc.add(
             Figure(
                 effects(effect_rows),
                 "Mean FID (± std over runs) for each value of each varied setting; lower is better",
-                width=0.9,
+                width=0.9 * (2.6 * columns + 0.6) / (2.6 * 3 + 0.6),
             )
         )
         doc.add(Bullets([_effect_sentence(runs, k, v) for k, v in effect_rows.items()]))
