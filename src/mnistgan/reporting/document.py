@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
@@ -77,18 +78,26 @@ class Document:
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 60rem;
-       margin: 2rem auto;
-       padding: 0 1rem; color: #1a1a1a; line-height: 1.45; }
+       margin: 2rem auto; padding: 0 1rem; color: #1a1a1a; line-height: 1.45; }
 h1 { margin-bottom: .2rem; } .subtitle { color: #555; margin-top: 0; }
 h2 { border-bottom: 2px solid #ddd; padding-bottom: .2rem; margin-top: 2.2rem; }
-table { border-collapse: collapse; margin: .6rem 0 1.2rem; font-size: .88rem; }
-th, td { border: 1px solid #ccc; padding: .25rem .5rem; vertical-align: top; overflow-wrap: anywhere; }
-th { background: #f0f0f0; } td.r { text-align: right; font-variant-numeric: tabular-nums; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
+figure.table { margin: .6rem 0 1.2rem; }
+figure.table figcaption { font-weight: 600; color: inherit; font-size: .92rem; padding-bottom: .3rem; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: .88rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .5rem; vertical-align: top; }
+th { background: #f0f0f0; } td.l { min-width: 5rem; }
+td.r { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
-figcaption { font-size: .88rem; color: #444; }
-.gallery { display: grid; gap: .6rem; } .gallery figure { margin: 0; }
+figcaption { font-size: .88rem; color: #444; overflow-wrap: break-word; }
+.gallery { display: grid; gap: .6rem; grid-template-columns: repeat(var(--columns), minmax(0, 1fr)); }
+.gallery figure { margin: 0; } .gallery img { width: 100%; }
 .note { color: #555; font-size: .88rem; }
+@media (max-width: 40rem) {
+  body { margin: 1rem auto; }
+  .gallery { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  figure img { width: 100% !important; }
+}
 """
 
 
@@ -96,19 +105,26 @@ def data_uri(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def text_html(text: str) -> str:
+    """Escaped text that may also wrap after a comma followed by a name (run names of a sweep:
+    'dropout=0.3,label_smoothing=0.1,seed=1'); never inside a word or a number ('3,737')."""
+    return re.sub(r",(?=[A-Za-z_])", ",<wbr>", html.escape(str(text)))
+
+
 def _table_html(t: Table) -> str:
     align = t.align or "l" + "r" * (len(t.header) - 1)
-    out = ["<table>"]
+    out = ['<figure class="table">']
     if t.caption:
-        out.append(f"<caption>{html.escape(t.caption)}</caption>")
-    out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in t.header) + "</tr>")
+        out.append(f"<figcaption>{text_html(t.caption)}</figcaption>")
+    out.append('<div class="scroll"><table>')
+    out.append("<tr>" + "".join(f"<th>{text_html(h)}</th>" for h in t.header) + "</tr>")
     for row in t.rows:
         cells = "".join(
-            f'<td class="{"r" if align[i : i + 1] == "r" else "l"}">{html.escape(str(c))}</td>'
+            f'<td class="{"r" if align[i : i + 1] == "r" else "l"}">{text_html(c)}</td>'
             for i, c in enumerate(row)
         )
         out.append(f"<tr>{cells}</tr>")
-    out.append("</table>")
+    out.append("</table></div></figure>")
     return "\n".join(out)
 
 
@@ -116,26 +132,24 @@ def _block_html(b: Block) -> str:
     if isinstance(b, Heading):
         return f"<h{b.level}>{html.escape(b.text)}</h{b.level}>"
     if isinstance(b, Para):
-        return f'<p class="note">{html.escape(b.text)}</p>' if b.note else f"<p>{html.escape(b.text)}</p>"
+        return f'<p class="note">{text_html(b.text)}</p>' if b.note else f"<p>{text_html(b.text)}</p>"
     if isinstance(b, Bullets):
-        return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in b.items) + "</ul>"
+        return "<ul>" + "".join(f"<li>{text_html(i)}</li>" for i in b.items) + "</ul>"
     if isinstance(b, Table):
         return _table_html(b)
     if isinstance(b, Figure):
         return (
             f'<figure><img src="{data_uri(b.data, b.mime)}" style="width:{b.width * 100:.0f}%" '
-            f'alt="{html.escape(b.caption)}"><figcaption>{html.escape(b.caption)}</figcaption></figure>'
+            f'alt="{html.escape(b.caption)}"><figcaption>{text_html(b.caption)}</figcaption></figure>'
         )
     if isinstance(b, Gallery):
         items = "".join(
             f'<figure><img src="{data_uri(png)}" alt="{html.escape(cap)}">'
-            f"<figcaption>{html.escape(cap)}</figcaption></figure>"
+            f"<figcaption>{text_html(cap)}</figcaption></figure>"
             for png, cap in b.items
         )
-        cap = f"<p><strong>{html.escape(b.caption)}</strong></p>" if b.caption else ""
-        return (
-            f'{cap}<div class="gallery" style="grid-template-columns: repeat({b.columns}, 1fr)">{items}</div>'
-        )
+        cap = f"<p><strong>{text_html(b.caption)}</strong></p>" if b.caption else ""
+        return f'{cap}<div class="gallery" style="--columns: {b.columns}">{items}</div>'
     if isinstance(b, Link):
         return f'<p><a href="{html.escape(b.href, quote=True)}">{html.escape(b.text)}</a></p>'
     return ""  # PageBreak: the PDF only
