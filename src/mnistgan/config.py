@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -27,6 +28,8 @@ AUTO_CLUSTERS = 100  # --clusters when unset (measured: K = 100 beat 50 and 200,
 AUTO_MIN_IMAGES = 10_000  # below this (one digit, --limit) clusters would hold too few images each
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "emnist-digits")
 MODELS = ("mlp", "dcgan", "vae")
+GAN_FAMILIES = ("mlp", "dcgan")  # mnistgan's own GANs (the vae is the autoencoder baseline)
+CUSTOM_SPEC = re.compile(r"(?P<source>[^:]+):(?P<g>[A-Za-z_]\w*),(?P<d>[A-Za-z_]\w*)")
 LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
 NORMS = ("batch", "layer", "none")
@@ -43,7 +46,19 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    model: str = opt("dcgan", "generator/discriminator family (vae: the autoencoder baseline)", MODELS)
+    model: str = opt(
+        "dcgan",
+        "generator/discriminator family (vae: the autoencoder baseline), or your own "
+        "classes: FILE.py:GClass,DClass or package.module:GClass,DClass",
+        MODELS,
+    )
+    model_args: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "constructor arguments of your own G and D (--model FILE.py:G,D): --model-arg NAME=VALUE",
+            "choices": (),
+        },
+    )
     z_dim: int = opt(100, "latent size (the course snippet's z_dim)")
     # widths and depths left unset take the model family's own default (models.registry.default_of)
     g_width: Optional[int] = opt(
@@ -132,11 +147,17 @@ class TrainConfig:
     keep_checkpoints: int = opt(2, "how many epoch checkpoints to keep besides last.pt")
 
 
+def custom_model_spec(model: str) -> Optional[tuple[str, str, str]]:
+    """(source, G class, D class) of --model FILE.py:G,D or package.module:G,D; None for a family name."""
+    m = CUSTOM_SPEC.fullmatch(model)
+    return (m.group("source"), m.group("g"), m.group("d")) if m else None
+
+
 def auto_clusters(model_cfg: ModelConfig, n_images: int) -> int:
     """The --clusters value when it is not given: on for an unconditional GAN with enough images."""
     if model_cfg.clusters is not None:
         return model_cfg.clusters
-    plain_gan = not model_cfg.conditional and model_cfg.model != "vae"
+    plain_gan = not model_cfg.conditional and model_cfg.model in GAN_FAMILIES
     return AUTO_CLUSTERS if plain_gan and n_images >= AUTO_MIN_IMAGES else 0
 
 
@@ -174,6 +195,15 @@ def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
     by_section: dict[str, dict] = {}
     for name, value in overrides.items():
         key = name.replace("-", "_")
+        if key.startswith(
+            "model_arg."
+        ):  # one constructor argument of a custom model (--model-arg NAME=VALUE)
+            args = {**by_section.get("model", {}).get("model_args", cfg.model.model_args)}
+            args[key.split(".", 1)[1]] = coerce(key, {key.split(".", 1)[1]: value}, dict)[
+                key.split(".", 1)[1]
+            ]
+            by_section.setdefault("model", {})["model_args"] = args
+            continue
         if key not in flat:
             raise MnistganError(f"unknown setting '{name}'; see `mnistgan train --help` for the list")
         sec, f, typ = flat[key]
@@ -216,6 +246,12 @@ def coerce(name: str, value: Any, typ: Any) -> Any:
             if not isinstance(value, str):
                 raise ValueError
             return value
+        if typ is dict:
+            if isinstance(value, str):
+                value = json.loads(value) if value.strip() else {}
+            if not isinstance(value, dict) or not all(isinstance(k, str) and k.isidentifier() for k in value):
+                raise ValueError
+            return {k: model_arg_value(v) for k, v in value.items()}
         if typ is tuple:
             if isinstance(value, str):
                 value = [v for v in value.replace(" ", "").split(",") if v]
@@ -228,6 +264,21 @@ def coerce(name: str, value: Any, typ: Any) -> Any:
     raise MnistganError(f"unsupported setting type for {name}")
 
 
+def model_arg_value(value: Any) -> Any:
+    """A --model-arg value: a JSON number, true/false, null or list from the command line, else text;
+    JSON values (config.json) as they are."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(value)
+    if not isinstance(value, (str, int, float, bool, list, type(None))):
+        raise ValueError(value)
+    return value
+
+
 def _type_name(typ) -> str:
     return {
         int: "an integer",
@@ -235,6 +286,7 @@ def _type_name(typ) -> str:
         str: "text",
         bool: "true/false",
         tuple: "a comma-separated list of integers",
+        dict: "NAME=VALUE settings (NAME a Python identifier)",
     }.get(typ, str(typ))
 
 
@@ -244,9 +296,21 @@ def validate(cfg: Config) -> Config:
     for name, (sec, f, _) in flat.items():
         value = getattr(getattr(cfg, sec), name)
         choices = f.metadata.get("choices")
+        if name == "model" and custom_model_spec(value):
+            continue
         if choices and value not in choices:
-            raise MnistganError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
+            extra = " or your own classes, FILE.py:GClass,DClass" if name == "model" else ""
+            raise MnistganError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}{extra}")
     m, d, o, t, lo = cfg.model, cfg.data, cfg.optim, cfg.train, cfg.loss
+    if custom_model_spec(m.model) and m.clusters:
+        raise MnistganError(
+            "--clusters conditions mnistgan's own models on k-means clusters; drop it with your own "
+            "G and D (--model FILE.py:G,D)"
+        )
+    if m.model_args and not custom_model_spec(m.model):
+        raise MnistganError(
+            f"--model-arg is for your own classes (--model FILE.py:G,D), not --model {m.model}"
+        )
     positive = {
         "z_dim": m.z_dim,
         "batch_size": o.batch_size,

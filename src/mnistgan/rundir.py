@@ -6,6 +6,8 @@
       final_generated_images/NNN.png                          metrics.json  when evaluated
       generator/       config.json + model.safetensors (the saved generator, generator.format)
       checkpoints/     last.pt, epoch_NNN.pt (training.state)  error.json  a sweep run that diverged
+      model_source/    a copy of the file defining your own G and D (--model FILE.py:G,D)
+      architecture.json  their layer tables (the report reads it instead of running their code)
 
 Training writes it (training.outputs); the generator, evaluator, sweep and report read it
 through the functions here, so the layout is stated once.
@@ -19,22 +21,40 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from .config import Config
+from .config import Config, custom_model_spec
 from .errors import MnistganError
 
 RUN_MARKERS = ("config.json", "log.jsonl", "checkpoints")  # any of these: a folder holds a run
 GENERATOR = "generator"  # the saved generator's folder inside a run
 GENERATOR_FILES = ("config.json", "model.safetensors")
+MODEL_SOURCE = "model_source"  # a copy of your own model's Python file (--model FILE.py:G,D)
+ARCHITECTURE = "architecture.json"  # your own G's and D's layer tables, for the report
 
 
 def holds_run(directory: Path) -> bool:
     return any((directory / m).exists() for m in RUN_MARKERS)
 
 
+def model_name(model: str) -> str:
+    """The model as a run folder names it: the family, or your own file's (module's) name."""
+    spec = custom_model_spec(model)
+    if spec is None:
+        return model
+    return Path(spec[0]).stem if spec[0].endswith(".py") else spec[0].rsplit(".", 1)[-1]
+
+
 def default_name(cfg: Config) -> str:
     """<dataset>[-digitD]-<model>-<loss>: the part of a new run's folder name after its number."""
     digit = f"-digit{cfg.data.digit}" if cfg.data.digit is not None else ""
-    return f"{cfg.data.dataset}{digit}-{cfg.model.model}-{cfg.loss.loss}"
+    return f"{cfg.data.dataset}{digit}-{model_name(cfg.model.model)}-{cfg.loss.loss}"
+
+
+def model_source(run_dir: str | Path, model: str) -> Optional[Path]:
+    """Where a run keeps the copy of your own model's Python file (--model FILE.py:G,D), or None."""
+    spec = custom_model_spec(model)
+    if spec is None:
+        return None
+    return Path(run_dir) / MODEL_SOURCE / (Path(spec[0]).name if spec[0].endswith(".py") else f"{spec[0]}.py")
 
 
 def check_run_dir(run_dir: str | Path) -> Path:

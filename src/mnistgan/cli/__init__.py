@@ -26,7 +26,11 @@ COMMANDS = {
     ),
     "evaluate": ("evaluate", "evaluate_command", "Score a generator's samples with the bundled classifier."),
     "predict": ("evaluate", "predict_command", "Label images with the bundled classifier."),
-    "export": ("export", "export_command", "Export a saved generator (ONNX, TorchScript, Keras)."),
+    "export": (
+        "export",
+        "export_command",
+        "Export a saved generator (ONNX, TorchScript, Keras, a web page).",
+    ),
     "sweep": ("sweep", "sweep_command", "Train and evaluate every combination of a grid for several seeds."),
     "report": ("report", "report_command", "Write a report (HTML and PDF) on runs and sweeps."),
 }

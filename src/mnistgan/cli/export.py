@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..exporting import FORMATS, export
+from .generate import TRUST_CODE_HELP
 
 
 @click.command("export")
@@ -25,7 +26,8 @@ from ..exporting import FORMATS, export
     help="output folder, or a file name with the format's suffix; for web, the site's folder  "
     "[default: <run>/export/, web: <run>/export/web/]",
 )
-def export_command(generator, fmt, out):
+@click.option("--trust-code", is_flag=True, help=TRUST_CODE_HELP + " (keras-h5 maps its layers)")
+def export_command(generator, fmt, out, trust_code):
     """Export a saved generator for use without mnistgan: z (N, z_dim) -> images (N, 28, 28) in [0, 1]."""
-    paths = export(generator, fmt, out, log=click.echo)
+    paths = export(generator, fmt, out, log=click.echo, trust_code=trust_code)
     click.echo("Wrote " + ", ".join(str(p) for p in paths))

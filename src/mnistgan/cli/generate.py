@@ -9,6 +9,10 @@ from ..generator import COURSE_SEED, load_generator
 from ..generator.images import write_images
 from ..generator.interpolate import FRAME_MS, interpolate
 
+TRUST_CODE_HELP = (
+    "your own generator (--model FILE.py:G,D): run its Python class instead of the traced graph saved with it"
+)
+
 
 @click.command("generate")
 @click.option("--generator", "generator", required=True, help="generator folder (or run folder)")
@@ -24,13 +28,14 @@ from ..generator.interpolate import FRAME_MS, interpolate
     "--out", "out", required=True, help="*.png: one grid; *.npz: uint8 (N, 28, 28); else a folder of PNGs"
 )
 @click.option("--digit", type=int, default=None, help="conditional generators: draw only this digit")
-def generate_command(generator, n, seed, out, digit):
+@click.option("--trust-code", is_flag=True, help=TRUST_CODE_HELP)
+def generate_command(generator, n, seed, out, digit, trust_code):
     """Generate images from a saved generator."""
     if n <= 0:
         raise MnistganError(f"--n must be positive, got {n}")
     if digit is not None and not 0 <= digit <= 9:
         raise MnistganError(f"--digit must be between 0 and 9, got {digit}")
-    gen = load_generator(generator)
+    gen = load_generator(generator, trust_code=trust_code)
     labels = gen.labels_for(digit, n)
     labels = labels.cpu().numpy() if labels is not None else None
     images = gen.generate(n, seed, labels)

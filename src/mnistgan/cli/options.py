@@ -8,6 +8,7 @@ import typing
 import click
 
 from ..config import flat_fields
+from ..errors import MnistganError
 from ..models import REGISTRY, default_of
 from ..presets import PRESETS
 
@@ -30,8 +31,18 @@ def _default_text(name: str, default) -> str:
 
 
 def config_options(func):
-    """Add one option per config field; all default to None so the command knows what was given."""
+    """Add one option per config field; all default to None so the command knows what was given.
+    The constructor arguments of your own model come as repeated --model-arg NAME=VALUE."""
+    func = click.option(
+        "--model-arg",
+        "model_arg",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="an argument of your own G's and D's constructors (--model FILE.py:G,D); repeat for more",
+    )(func)
     for name, (_, f, typ) in reversed(list(flat_fields().items())):
+        if typ is dict:  # model_args: --model-arg above
+            continue
         choices = f.metadata.get("choices")
         help_text = (
             f.metadata["help"]
@@ -44,3 +55,15 @@ def config_options(func):
         else:
             func = click.option(f"--{flag}", name, type=_click_type(typ), default=None, help=help_text)(func)
     return func
+
+
+def given_settings(flags: dict) -> dict:
+    """The config settings a command line gave: flags not left at None, and each --model-arg NAME=VALUE
+    as "model_arg.NAME"."""
+    given = {k: v for k, v in flags.items() if v is not None and k != "model_arg"}
+    for item in flags.get("model_arg") or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise MnistganError(f"--model-arg {item}: expected NAME=VALUE, e.g. --model-arg hidden=256")
+        given[f"model_arg.{name.strip()}"] = value
+    return given

@@ -7,7 +7,7 @@ import click
 from ..errors import MnistganError
 from ..presets import preset_settings
 from ..sweep import join, sweep
-from .options import PRESET_HELP, config_options
+from .options import PRESET_HELP, config_options, given_settings
 
 
 @click.command("sweep")
@@ -65,7 +65,7 @@ def sweep_command(
     finished runs and resumes unfinished ones. Other settings (--epochs 5, --limit 5000, ...) apply to
     every run.
     """
-    given = {k: v for k, v in flags.items() if v is not None}
+    given = given_settings(flags)
     if join_dir:
         if grid or more_grid or given or preset:
             raise MnistganError(

@@ -12,7 +12,7 @@ from ..config import load_config, to_dict, validate, with_overrides
 from ..errors import MnistganError
 from ..presets import resolve_config
 from ..training import run_training
-from .options import PRESET_HELP, config_options
+from .options import PRESET_HELP, config_options, given_settings
 
 RESUME_MAY_CHANGE = ("epochs", "time_budget", "device", "log_every", "checkpoint_every")
 
@@ -33,7 +33,7 @@ def train_command(config_path, preset, out_dir, run_dir, resume, dry_run, progre
     if resume:
         cfg = resume_config(resume, flags, config_path, preset)
     else:
-        cfg = resolve_config(config_path, preset, flags)
+        cfg = resolve_config(config_path, preset, given_settings(flags))
     if dry_run:
         click.echo(json.dumps(to_dict(cfg), indent=2))
         return
@@ -46,7 +46,7 @@ def train_command(config_path, preset, out_dir, run_dir, resume, dry_run, progre
 
 def resume_config(resume: str, flags: dict, config_path, preset):
     """The run's own config, with only what a resume may change (--epochs, --time-budget, ...)."""
-    given = {k: v for k, v in flags.items() if v is not None}
+    given = given_settings(flags)
     extra = sorted(set(given) - set(RESUME_MAY_CHANGE))
     if extra or config_path or preset:
         bad = extra[0].replace("_", "-") if extra else ("config" if config_path else "preset")

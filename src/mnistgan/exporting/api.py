@@ -104,6 +104,7 @@ def export(
     fmt: str,
     out: Optional[str | os.PathLike] = None,
     log: Callable[[str], None] = lambda m: None,
+    trust_code: bool = False,
 ) -> list[Path]:
     """Export the generator at `generator` (folder or run folder) as `fmt`; return the files written
     (for web: the site's folder)."""
@@ -112,7 +113,7 @@ def export(
     if DEPENDENCIES[fmt]:
         require(*DEPENDENCIES[fmt], f"{fmt} export")  # fail fast, before loading anything
     paths = output_paths(generator, fmt, out)
-    gen = load_generator(generator)
+    gen = load_generator(generator, trust_code=trust_code)  # your own G: its class only when trusted
     writer = WRITERS[fmt]
     if fmt == "web":  # the page shows the run's name, which only the generator's path tells
         run = run_dir_of(generator)

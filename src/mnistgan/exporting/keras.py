@@ -36,6 +36,7 @@ from torch import nn
 from ..errors import MnistganError
 from ..files import write_text, write_with
 from ..models import ClusterG
+from ..models.custom import AdaptedG, leaf_sequence
 from ..models.dcgan import DCGANGenerator
 from ..models.mlp import MLPGenerator
 
@@ -214,9 +215,44 @@ def _unwrap(G: nn.Module) -> nn.Module:
     return inner if type(G) not in FAMILIES and type(inner) in FAMILIES and not isinstance(G, ClusterG) else G
 
 
-def keras_layers(G: nn.Module) -> list[KerasLayer]:
+def _custom_layers(G: AdaptedG, z_dim: int) -> list[KerasLayer]:
+    """Your own G (trust_code), when its forward is a chain of layers that map to Keras: the layers
+    its forward runs, in order, must reproduce its output on a probe z (no other arithmetic)."""
+    name = type(G.g).__name__
+    z = torch.randn(4, z_dim, generator=torch.Generator().manual_seed(0))
+    leaves = leaf_sequence(G.g, z)
+    with torch.no_grad():
+        x = z
+        for _, m in leaves:
+            x = m.eval()(x)
+        expected = G.g.eval()(z)
+    if x.shape != expected.shape or not torch.allclose(x, expected, atol=1e-6):
+        raise MnistganError(
+            f"keras-h5 export maps a chain of layers, and {name}'s forward does more than run "
+            "its layers in order; use --format onnx"
+        )
+    for path, m in leaves:
+        if type(m) not in CONVERTERS:
+            raise MnistganError(
+                f"keras-h5 export cannot map {name}'s layer {path} ({type(m).__name__}) to Keras; "
+                "use --format onnx"
+            )
+    scale = (
+        [] if G.from_unit else [("Rescaling", {"scale": 0.5, "offset": 0.5}, [])]
+    )  # tanh's [-1, 1] -> [0, 1]
+    return _convert(m for _, m in leaves) + scale + [("Reshape", {"target_shape": [28, 28]}, [])]
+
+
+def keras_layers(G: nn.Module, z_dim: int = 0) -> list[KerasLayer]:
     """The Sequential layers of G in Keras terms, ending with the [0, 1] (N, 28, 28) image contract."""
+    if isinstance(G, AdaptedG):
+        return _custom_layers(G, z_dim)
     G = _unwrap(G)
+    if isinstance(G, torch.jit.ScriptModule):
+        raise MnistganError(
+            "keras-h5 export maps your own generator's layers and needs its class: pass "
+            "--trust-code (runs the class from the Python file it was trained with)"
+        )
     if type(G) not in FAMILIES:
         raise MnistganError(
             f"keras-h5 export knows the mlp and dcgan generators, not {type(G).__name__}; use --format onnx"
@@ -267,7 +303,7 @@ def _cluster_head(G: ClusterG, z_dim: int) -> list[KerasLayer]:
 def keras_model(G: nn.Module, z_dim: int) -> tuple[list[tuple[str, KerasLayer]], list[list[str]] | None]:
     """G's named Keras layers and, for a Functional model, each one's input layers (None: a Sequential)."""
     if not isinstance(G, ClusterG):
-        return named(keras_layers(G)), None
+        return named(keras_layers(G, z_dim)), None
     head = _cluster_head(G, z_dim)
     layers = named(head + keras_layers(G.net))
     names = ["z"] + [name for name, _ in layers]

@@ -79,18 +79,21 @@ def write_onnx(gen: Generator, paths: list[Path]) -> str:
     def writer(tmp: Path) -> None:  # checked before it is renamed into place: a bad export leaves no file
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # exporter chatter (deprecations inside torch.export)
-            torch.onnx.export(
-                wrapper,
-                example_inputs(gen, 2),
-                str(tmp),
-                input_names=names,
-                output_names=["images"],
-                dynamic_shapes=tuple({0: batch} for _ in names),
-                opset_version=ONNX_OPSET,
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
+            if isinstance(gen.module, torch.jit.ScriptModule):  # your own G, loaded as its traced graph:
+                export_traced_graph(wrapper, gen, names, tmp)  # torch.export cannot read TorchScript
+            else:
+                torch.onnx.export(
+                    wrapper,
+                    example_inputs(gen, 2),
+                    str(tmp),
+                    input_names=names,
+                    output_names=["images"],
+                    dynamic_shapes=tuple({0: batch} for _ in names),
+                    opset_version=ONNX_OPSET,
+                    dynamo=True,
+                    external_data=False,
+                    verbose=False,
+                )
         importlib.import_module("onnx").checker.check_model(str(tmp))
         inputs = example_inputs(gen, CHECK_N, seed=1)
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
@@ -99,6 +102,24 @@ def write_onnx(gen: Generator, paths: list[Path]) -> str:
 
     write_with(paths[0], writer)
     return f"checked with onnxruntime: max abs difference {diff[0]:.1e}"
+
+
+def export_traced_graph(wrapper: nn.Module, gen: Generator, names: list[str], path: Path) -> None:
+    """ONNX of a generator loaded as a TorchScript graph: the contract traced around it, then
+    torch.onnx's TorchScript-based exporter, with a free batch size."""
+    with torch.no_grad():
+        traced = torch.jit.trace(wrapper, example_inputs(gen, 2), check_trace=False)
+    axes = {name: {0: "N"} for name in [*names, "images"]}
+    torch.onnx.export(
+        traced,
+        example_inputs(gen, 2),
+        str(path),
+        input_names=names,
+        output_names=["images"],
+        dynamic_axes=axes,
+        opset_version=ONNX_OPSET,
+        dynamo=False,
+    )
 
 
 def write_torchscript(gen: Generator, paths: list[Path]) -> str:

@@ -3,31 +3,40 @@ model.safetensors (G's weights, float32). Loading it never unpickles code."""
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import os
 import re
+import shutil
+import warnings
 from pathlib import Path
+from typing import Optional
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..config import Config, from_dict, to_dict
+from ..config import Config, ModelConfig, custom_model_spec, from_dict, to_dict
 from ..errors import MnistganError
 from ..files import atomic_dir, write_json
+from ..models.layers import N_CLASSES
 from ..rundir import generator_dir
 from ..version import __version__
 
 GENERATOR_FORMAT = "mnistgan-generator"
-
-
+TRACED = "model.torchscript.pt"  # your own G's traced graph (--model FILE.py:G,D)
+SOURCE = "source"  # a copy of your own G's Python file, for reference
 # what repairs a damaged generator/ folder: its run rewrites it from the last checkpoint
 REPAIR = "rewrite it from its run with: mnistgan train --resume RUN_FOLDER"
 
 
-def save_generator(G: torch.nn.Module, cfg: Config, out_dir: Path, extra: dict | None = None) -> None:
-    """Write out_dir/config.json + out_dir/model.safetensors, replacing out_dir atomically."""
+def save_generator(
+    G: torch.nn.Module, cfg: Config, out_dir: Path, extra: dict | None = None, source: Optional[Path] = None
+) -> None:
+    """Write out_dir/config.json + out_dir/model.safetensors, replacing out_dir atomically. Your own G
+    (--model FILE.py:G,D) also gets its traced graph (model.torchscript.pt: loads without running your
+    Python code) and a copy of its source file (source/FILE.py, for reference)."""
     out_dir = Path(out_dir)
     meta = {
         "format": GENERATOR_FORMAT,
@@ -39,15 +48,64 @@ def save_generator(G: torch.nn.Module, cfg: Config, out_dir: Path, extra: dict |
         k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
         for k, v in G.state_dict().items()
     }
+    traced = trace_generator(G, cfg.model) if custom_model_spec(cfg.model.model) else None
     with atomic_dir(out_dir) as tmp:
         try:
             save_file(state, str(tmp / "model.safetensors"), metadata={"format": GENERATOR_FORMAT})
-        except (
-            SafetensorError
-        ) as e:  # its writer reports ENOSPC/EACCES as "... (os error N)": make it an OSError
+        except SafetensorError as e:  # its writer reports ENOSPC/EACCES as "... (os error N)": an OSError
             m = re.search(r"os error (\d+)", str(e))
             raise OSError(int(m.group(1)) if m else errno.EIO, str(e)) from None
         write_json(tmp / "config.json", meta)
+        if traced is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit's deprecation notice: the format stays readable
+                torch.jit.save(traced, str(tmp / TRACED))
+            if source is not None and source.is_file():
+                (tmp / SOURCE).mkdir()
+                shutil.copyfile(source, tmp / SOURCE / source.name)
+
+
+def trace_generator(G: torch.nn.Module, mc: ModelConfig) -> torch.jit.ScriptModule:
+    """G(z [, labels]) traced on a CPU copy in eval mode, and checked on another batch size."""
+    name = type(getattr(G, "g", G)).__name__
+    G = copy.deepcopy(G).to("cpu").float().eval()
+
+    def inputs(n: int) -> tuple:
+        z = torch.randn(n, mc.z_dim, generator=torch.Generator().manual_seed(n))
+        return (z, torch.arange(n) % N_CLASSES) if mc.conditional else (z,)
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarnings: the check below decides
+            traced = torch.jit.trace(G, inputs(2), check_trace=False)
+            check = inputs(5)
+            diff = float((traced(*check) - G(*check)).abs().max())
+    except Exception as e:  # the user's forward under the tracer
+        raise MnistganError(
+            f"cannot save {name}: tracing its forward failed ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200]})"
+        ) from None
+    if not diff <= 1e-5:
+        raise MnistganError(
+            f"cannot save {name}: its traced graph differs from it by {diff:.2g} on another "
+            "batch size; its forward must not fix the batch size or branch on tensor values"
+        )
+    return traced
+
+
+def load_traced(directory: Path) -> torch.nn.Module:
+    """A saved custom generator's traced graph: no Python code of the user runs."""
+    path = Path(directory) / TRACED
+    if not path.is_file():
+        raise MnistganError(
+            f"{directory} holds your own generator but not its traced graph {TRACED}; {REPAIR}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit's deprecation notice
+            return torch.jit.load(str(path), map_location="cpu")
+    except Exception as e:  # RuntimeError (zip, format) and friends: refuse
+        raise MnistganError(f"{path} is corrupt ({str(e).splitlines()[0][:120]}); {REPAIR}") from None
 
 
 def read_generator(directory: str | os.PathLike) -> tuple[Config, dict, dict[str, torch.Tensor]]:

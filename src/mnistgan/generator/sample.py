@@ -8,16 +8,19 @@ which is exactly what the course snippet's `np.random.seed(504); np.random.norma
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
 
-from ..config import Config
+from ..config import Config, custom_model_spec
 from ..errors import MnistganError
 from ..models import build_generator
+from ..models.custom import generator_only
 from ..models.layers import N_CLASSES, to_unit_interval
-from .format import REPAIR, check_state, load_state_strict, read_generator
+from ..rundir import generator_dir
+from .format import REPAIR, SOURCE, check_state, load_state_strict, load_traced, read_generator
 from .images import write_images
 
 COURSE_SEED = 504
@@ -108,9 +111,14 @@ class Generator:
     __call__ = predict
 
 
-def load_generator(path: str | os.PathLike, device: str = "cpu") -> Generator:
-    """Load an exported generator (folder with config.json + model.safetensors, or a run folder)."""
+def load_generator(path: str | os.PathLike, device: str = "cpu", trust_code: bool = False) -> Generator:
+    """Load a saved generator (folder with config.json + model.safetensors, or a run folder).
+
+    Your own G (--model FILE.py:G,D) loads from its traced graph, without running its Python code;
+    trust_code=True builds it from its class instead (imports FILE.py, or the copy saved beside it)."""
     cfg, meta, state = read_generator(path)
+    if custom_model_spec(cfg.model.model):
+        return Generator(load_custom(generator_dir(path), cfg, state, trust_code), cfg, meta, device)
     try:  # shapes first, on the meta device: a config.json that lies about sizes allocates nothing
         with torch.device("meta"):
             own = build_generator(cfg.model).state_dict()
@@ -123,6 +131,16 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> Generator:
     G = build_generator(cfg.model)
     load_state_strict(G, state, str(path))
     return Generator(G, cfg, meta, device)
+
+
+def load_custom(directory: Path, cfg: Config, state: dict, trust_code: bool) -> torch.nn.Module:
+    """Your own G: its traced graph, or with trust_code its class with the saved weights."""
+    if not trust_code:
+        return load_traced(directory)
+    source = custom_model_spec(cfg.model.model)[0]
+    G = generator_only(cfg.model, fallback=directory / SOURCE / Path(source).name)
+    load_state_strict(G, state, str(directory))
+    return G
 
 
 def generate(

@@ -3,7 +3,15 @@
 training formulations (cpu_formulations.py)."""
 
 from .conditioning import ClusterG, ConditionalG, ProjectionD, Unconditional
-from .registry import REGISTRY, build_discriminator, build_generator, count_params, default_of
+from .registry import (
+    REGISTRY,
+    Built,
+    build_discriminator,
+    build_generator,
+    build_models,
+    count_params,
+    default_of,
+)
 
 __all__ = [
     "REGISTRY",
@@ -11,7 +19,9 @@ __all__ = [
     "ConditionalG",
     "ProjectionD",
     "Unconditional",
+    "Built",
     "build_discriminator",
+    "build_models",
     "build_generator",
     "count_params",
     "default_of",

@@ -7,10 +7,11 @@ from typing import Optional
 
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import ModelConfig, custom_model_spec
 from . import dcgan, mlp
 from .conditioning import ClusterG, ConditionalG, ProjectionD, Unconditional
 from .cpu_formulations import TrainingDCGANDiscriminator, TrainingDCGANGenerator
+from .custom import Classes, adapt_instances, build_custom
 from .layers import init_weights, n_labels
 from .vae import VAEDecoder, VAEEncoder, VAETrainingDecoder
 
@@ -76,6 +77,30 @@ def build_discriminator(cfg: ModelConfig, training: bool = False) -> nn.Module:
     d = (training and family.training_discriminator or family.discriminator)(cfg)
     init_weights(d, cfg.init)
     return ProjectionD(d, cfg) if n_labels(cfg) else Unconditional(d)
+
+
+@dataclass
+class Built:
+    """The G and D of a run, what was adapted to fit the loop (your own classes), and where they came from."""
+
+    G: nn.Module
+    D: nn.Module
+    notes: list[str]
+    classes: Optional[Classes] = None  # your own classes (--model FILE.py:G,D)
+
+
+def build_models(
+    cfg: ModelConfig, training: bool = False, instances: Optional[tuple] = None, source_copy=None
+) -> Built:
+    """G and D for a config: a family of the registry, your own classes (--model FILE.py:G,D), or
+    module instances (mnistgan.train(generator=..., discriminator=...)). source_copy: the copy of
+    FILE.py that a resumed run falls back on."""
+    if instances is not None:
+        return Built(*adapt_instances(*instances, cfg))
+    if custom_model_spec(cfg.model):
+        G, D, notes, classes = build_custom(cfg, source_copy)
+        return Built(G, D, notes, classes)
+    return Built(build_generator(cfg, training), build_discriminator(cfg, training), [])
 
 
 def count_params(module: nn.Module) -> int:

@@ -17,7 +17,8 @@ NOT_SWEEPABLE = {
 def parse_grid(specs: list[str]) -> dict[str, list]:
     """["lr=1e-4,2e-4", "model=mlp,dcgan"] -> {"lr": [0.0001, 0.0002], "model": ["mlp", "dcgan"]}.
 
-    Keys are config field names (dashes allowed); values are parsed with the field's type.
+    Keys are config field names (dashes allowed), or model_arg.NAME for a constructor argument of
+    your own model; values are parsed with the field's type.
     """
     flat = flat_fields()
     grid: dict[str, list] = {}
@@ -26,15 +27,18 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
         key = key.strip().replace("-", "_")
         if not sep or not key or not values.strip(","):
             raise MnistganError(f"grid entry '{spec}' must look like KEY=V1,V2 (e.g. lr=1e-4,2e-4)")
-        if key not in flat:
+        model_arg = key.startswith("model_arg.") and key.split(".", 1)[1].isidentifier()
+        if key not in flat and not model_arg:
             raise MnistganError(f"grid: unknown setting '{key}'; see `mnistgan train --help` for the list")
         if key in NOT_SWEEPABLE:
             raise MnistganError(f"grid: {key} cannot be swept this way; {NOT_SWEEPABLE[key]}")
         if key in grid:
             raise MnistganError(f"grid: {key} is given twice; list all its values once ({key}=A,B,C)")
-        typ = flat[key][2]
         try:
-            parsed = [coerce(key, v.strip(), typ) for v in values.split(",") if v.strip()]
+            if model_arg:  # a constructor argument of your own model: model_arg.hidden=128,256
+                parsed = [coerce(key, {"v": v.strip()}, dict)["v"] for v in values.split(",") if v.strip()]
+            else:
+                parsed = [coerce(key, v.strip(), flat[key][2]) for v in values.split(",") if v.strip()]
         except MnistganError as e:
             raise MnistganError(f"grid: {e}") from None
         if len(set(map(repr, parsed))) != len(parsed):
@@ -69,4 +73,5 @@ def json_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     """Flat overrides as JSON values (tuples become lists), checked against the config."""
     flat = to_dict(with_overrides(Config(), overrides))  # coerced; validated per combination in check()
     by_name = {name: flat[sec][name] for name, (sec, _, _) in flat_fields().items()}
+    by_name.update({f"model_arg.{k}": v for k, v in flat["model"]["model_args"].items()})
     return {k.replace("-", "_"): by_name[k.replace("-", "_")] for k in overrides}

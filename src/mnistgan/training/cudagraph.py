@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..config import Config
+from ..config import Config, custom_model_spec
 
 
 def graph_blockers(cfg: Config, device: torch.device, world: int) -> list[str]:
@@ -40,6 +40,7 @@ def graph_blockers(cfg: Config, device: torch.device, world: int) -> list[str]:
             ("a gradient penalty (wgan-gp, --r1-weight)", lc.loss == "wgan-gp" or lc.r1_weight > 0),
             ("--dropout / --diffaug (random numbers inside the step)", m.dropout > 0 or bool(lc.diffaug)),
             ("--deterministic", cfg.train.deterministic),
+            ("your own G and D (--model FILE.py:G,D)", custom_model_spec(m.model) is not None),
         ]
         if bad
     ]

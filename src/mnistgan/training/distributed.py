@@ -21,6 +21,7 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
+from ..config import custom_model_spec
 from ..errors import MnistganError
 from ..ranks import set_rank
 
@@ -73,17 +74,37 @@ def check_config(cfg, d: Dist, device: torch.device) -> None:
         raise MnistganError(
             f"--batch-size {cfg.optim.batch_size} must be divisible by the {d.world} processes"
         )
-    if device.type == "cpu" and cfg.model.g_norm == "batch":
+    own_models = custom_model_spec(cfg.model.model) is not None  # checked on the modules: check_modules
+    if device.type == "cpu" and cfg.model.g_norm == "batch" and not own_models:
         raise MnistganError(
             "BatchNorm cannot be synchronised across CPU processes (SyncBatchNorm needs GPUs); "
             "use --g-norm layer or none with torchrun on CPU"
         )
-    if cfg.model.d_norm == "batch":
+    if cfg.model.d_norm == "batch" and not own_models:
         raise MnistganError(
             "distributed training needs a D without batch statistics: use --d-norm none, layer or spectral"
         )
     if cfg.loss.loss == "wgan-gp" or cfg.loss.r1_weight > 0 or cfg.model.model == "vae":
         raise MnistganError("wgan-gp, R1 and the vae are single-process only for now; drop torchrun")
+
+
+def has_batch_norm(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def check_modules(G: torch.nn.Module, D: torch.nn.Module, d: Dist, device: torch.device) -> None:
+    """check_config's BatchNorm rules, on the built modules (your own G and D have no --g-norm)."""
+    if not d.on:
+        return
+    if device.type == "cpu" and has_batch_norm(G):
+        raise MnistganError(
+            "G has BatchNorm, which cannot be synchronised across CPU processes (SyncBatchNorm "
+            "needs GPUs); train it in one process, or on GPUs"
+        )
+    if has_batch_norm(D):
+        raise MnistganError(
+            "distributed training needs a D without batch statistics (BatchNorm); train it in one process"
+        )
 
 
 def wrap(module: torch.nn.Module, d: Dist, device: torch.device) -> torch.nn.Module:

@@ -20,11 +20,22 @@ from ..errors import Diverged, MnistganError
 from ..evaluator import evaluate
 from ..files import remove_stale_temps
 from ..hardware import autocast_for, resolve_device, resolve_precision, setup_backends
-from ..models import build_discriminator, build_generator
-from ..rundir import check_run_dir, new_run_dir
+from ..models import Built, build_models
+from ..rundir import check_run_dir, model_source, new_run_dir
 from .clusters import kmeans_labels
 from .cudagraph import graph_blockers, maybe_graphed
-from .distributed import Dist, any_rank, barrier, check_config, setup, share_path, teardown, unwrap, wrap
+from .distributed import (
+    Dist,
+    any_rank,
+    barrier,
+    check_config,
+    check_modules,
+    setup,
+    share_path,
+    teardown,
+    unwrap,
+    wrap,
+)
 from .monitor import Monitor, Stats, require_tensorboard, truncate_log
 from .outputs import sample_due, save_epoch_samples, write_finish, write_start
 from .state import Run, latest_checkpoint, link_last, prune_checkpoints, restore, save_state
@@ -38,18 +49,23 @@ def run_training(
     resume: Optional[str | Path] = None,
     progress: bool = True,
     log=print,
+    instances: Optional[tuple] = None,
 ) -> Path:
-    """Train a GAN (or the VAE baseline); returns the run directory holding every output."""
+    """Train a GAN (or the VAE baseline); returns the run directory holding every output.
+
+    instances: (G, D) module instances to train instead of the config's model
+    (mnistgan.train(generator=..., discriminator=...))."""
     dd, device_override = setup(cfg.train.device)
     try:
-        r = prepare(cfg, dd, device_override, out_dir, run_dir, resume, log if dd.main else (lambda m: None))
+        quiet = log if dd.main else (lambda m: None)
+        r = prepare(cfg, dd, device_override, out_dir, run_dir, resume, quiet, instances)
         stop = loop(r, progress and dd.main)
         return finish(r, stop, log if dd.main else (lambda m: None))
     finally:
         teardown(dd)
 
 
-def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Run:
+def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log, instances=None) -> Run:
     """Check, load the data, build (or restore) models and optimisers, create the run folder."""
     state: Optional[dict[str, Any]] = None
     if resume is not None:
@@ -79,11 +95,40 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
     if cfg.model.clusters:
         data = with_clusters(data, cfg, state, log)
     torch.manual_seed(cfg.train.seed)
+    copy_of_source = model_source(run_dir, cfg.model.model) if run_dir is not None else None
+    built = build_models(cfg.model, training=True, instances=instances, source_copy=copy_of_source)
+    for note in built.notes:
+        log(f"Adapted: {note}")
+    check_modules(built.G, built.D, dd, device)
+    r = assemble(cfg, dd, device, autocast_for(device, precision), data, built)
+    if state is None:
+        if dd.main:
+            run_dir = new_run_dir(cfg, out_dir, run_dir)
+            write_start(run_dir, cfg, data, built)
+    else:
+        restore(r, state)
+        if dd.main:
+            truncate_log(run_dir / "log.jsonl", r.step)
+        log(f"Resuming {run_dir} at epoch {r.epoch}, step {r.step}")
+        if r.epoch > cfg.train.epochs:
+            n = cfg.train.epochs
+            log(
+                f"It has finished its {n} epoch{'s' * (n != 1)}: nothing to train, its outputs are written "
+                "again from the last checkpoint (give --epochs N to train it further)"
+            )
+    r.run_dir = share_path(run_dir, dd)
+    r.G, r.D = wrap(r.G, dd, device), wrap(r.D, dd, device)
+    r.monitor = Monitor(r.run_dir, cfg, log, device, enabled=dd.main)
+    return r
+
+
+def assemble(cfg: Config, dd: Dist, device: torch.device, amp, data, built: Built) -> Run:
+    """The run's models on the device, G_ema, the optimisers and the fixed noise of the sample grids."""
     # channels_last: oneDNN's (transposed) convolutions run faster in NHWC (docs/performance.md)
-    G = build_generator(cfg.model, training=True).to(device, memory_format=torch.channels_last)
+    G = built.G.to(device, memory_format=torch.channels_last)
     if cfg.model.clusters:
         G.set_cluster_sizes(torch.bincount(data.labels, minlength=cfg.model.clusters))
-    D = build_discriminator(cfg.model, training=True).to(device, memory_format=torch.channels_last)
+    D = built.D.to(device, memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
     opt_g = make_optimizer(G.parameters(), cfg, cfg.optim.lr_of("g"), device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.optim.lr_of("d"), device)
@@ -92,11 +137,11 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
         n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.train.seed + 1)
     )
     fixed_y = torch.arange(n_fixed, device=device) % 10 if cfg.model.conditional else None
-    r = Run(
+    return Run(
         cfg,
         dd,
         device,
-        autocast_for(device, precision),
+        amp,
         Path("."),
         data,
         G,
@@ -107,27 +152,8 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log) -> Ru
         fixed_z.to(device),
         fixed_y,
         epoch_stats=Stats(device),
+        source=built.classes.source if built.classes else None,
     )
-    if state is None:
-        if dd.main:
-            run_dir = new_run_dir(cfg, out_dir, run_dir)
-            write_start(run_dir, cfg, data)
-    else:
-        restore(r, state)
-        if dd.main:
-            truncate_log(run_dir / "log.jsonl", r.step)
-        log(f"Resuming {run_dir} at epoch {r.epoch}, step {r.step}")
-        if r.epoch > cfg.train.epochs:
-            n = cfg.train.epochs
-            log(
-                f"It has finished its {n} epoch{'s' * (n != 1)}: nothing to train, its outputs are "
-                "written again "
-                f"from the last checkpoint (give --epochs N to train it further)"
-            )
-    r.run_dir = share_path(run_dir, dd)
-    r.G, r.D = wrap(G, dd, device), wrap(D, dd, device)
-    r.monitor = Monitor(r.run_dir, cfg, log, device, enabled=dd.main)
-    return r
 
 
 def with_clusters(data, cfg: Config, state: Optional[dict], log):
@@ -261,13 +287,8 @@ def finish(r: Run, stop: dict, log) -> Path:
             f"Finished {r.step} steps ({r.images:,} images) in {r.train_time:.1f} s; writing "
             f"outputs to {r.run_dir}"
         )
-        write_finish(
-            r.run_dir,
-            r.G_show,
-            r.cfg,
-            r.data,
-            {"steps": r.step, "images_seen": r.images, "ema": r.G_ema is not None},
-        )
+        extra = {"steps": r.step, "images_seen": r.images, "ema": r.G_ema is not None}
+        write_finish(r.run_dir, r.G_show, r.cfg, r.data, extra, r.source)
         if r.cfg.train.eval_every:  # the final metrics, from the saved generator, into metrics.json
             evaluate(generator=r.run_dir / "generator", n=r.cfg.train.eval_samples)
             log(f"Wrote {r.run_dir / 'metrics.json'}")

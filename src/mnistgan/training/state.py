@@ -44,6 +44,7 @@ class Run:
     images: int = 0
     train_time: float = 0.0  # seconds of training steps (no sampling/evaluation/checkpoints)
     epoch_stats: Any = None
+    source: Optional[Path] = None  # the Python file of your own G and D (--model FILE.py:G,D)
 
     @property
     def G_show(self) -> torch.nn.Module:

@@ -9,7 +9,7 @@ import torch
 from ..config import Config, LossConfig
 from ..models.vae import vae_losses
 from .augment import d_view as make_d_view
-from .distributed import SINGLE_PROCESS, Dist, shard, unwrap
+from .distributed import SINGLE_PROCESS, Dist, has_batch_norm, shard, unwrap
 from .losses import LOSSES, Loss, d_accuracy_counts, gradient_penalty, r1_penalty
 
 
@@ -69,7 +69,9 @@ def make_step(cfg: Config, G, D, opt_g, opt_d, amp, device, dd: Dist = SINGLE_PR
     slots then hold KL (loss_d) and reconstruction (loss_g).
     """
     loss, lc, view_of = LOSSES[cfg.loss.loss], cfg.loss, make_d_view(cfg.loss)
-    z_dim, one_pass, D_plain = cfg.model.z_dim, cfg.model.d_norm != "batch", unwrap(D)
+    # one pass of D over real and fake together, unless D has batch statistics (they must see them apart)
+    z_dim, D_plain = cfg.model.z_dim, unwrap(D)
+    one_pass = not has_batch_norm(D_plain)
     d_params = list(D_plain.parameters())
     clusters_of = unwrap(G).clusters_of if cfg.model.clusters else None
 
