@@ -63,6 +63,10 @@ def course_run(tmp_path_factory) -> Path:
         "course_gan.py:Generator,Discriminator",
         "--model-arg",
         "hidden=16",
+        "--eval-every",
+        "2",
+        "--eval-samples",
+        "300",
         "--run-dir",
         root / "run",
         *TINY,
@@ -89,6 +93,7 @@ def test_the_run_folder_is_a_built_in_models_and_says_what_it_is(course_run):
         "generator",
     } <= names
     assert (course_run / "model_source" / "course_gan.py").read_text() == COURSE
+    assert json.loads((course_run / "metrics.json").read_text())["samples"]["n"] == 300  # --eval-every
     assert sorted(p.name for p in (course_run / "generator").iterdir()) == [
         "config.json",
         "model.safetensors",
