@@ -25,6 +25,7 @@ LAYERS = [
         "data",
         "rundir",
         "sweepdir",
+        "userdata",
     ],
     ["models"],
     ["generator"],

@@ -64,7 +64,7 @@ def test_idx_trailing_data_and_bad_gzip(tmp_path):
 
 def test_bundled_mnist_is_complete():
     data = load_train_data(DataConfig())
-    assert data.images.shape == (60000, 28, 28) and data.images.dtype == torch.uint8
+    assert data.images.shape == (60000, 1, 28, 28) and data.images.dtype == torch.uint8
     assert abs(data.images.float().mean().item() / 255 - 0.1307) < 1e-3  # the published mean
     assert data.labels is None  # images only, unless a mode needs labels
 
@@ -109,7 +109,40 @@ def test_batches_cover_an_epoch_in_range(tmp_path):
     assert x.shape == (48, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
     # the batches are the images of the epoch's permutation, scaled to [-1, 1]
     order = epoch_order(50, 1, 1)[:48]
-    assert torch.allclose(x, data.images[order].unsqueeze(1).float() / 127.5 - 1)
+    assert torch.allclose(x, data.images[order].float() / 127.5 - 1)
     # resuming at batch 2 gives the same batch as the uninterrupted epoch
     assert torch.equal(next(batches(data, 16, 1, 1, start=2))[0], seen[2][0])
     assert not torch.equal(epoch_order(50, 1, 1), epoch_order(50, 1, 2))
+
+
+# ----------------------------------------------------------------------------- stacked-mnist
+
+
+def test_stacked_mnist_draws_three_independent_digits_per_image():
+    from mnistgan.data import load_images, stacked
+
+    digits = load_images("mnist", with_labels=True)
+    s = stacked(digits, 30_000)
+    assert s.images.shape == (30_000, 3, 28, 28) and s.images.dtype == torch.uint8
+    modes = s.labels
+    channel = torch.stack([modes // 100, modes // 10 % 10, modes % 10], 1)  # (N, 3) digits
+    # each channel is an MNIST image of the digit its mode says (the first images checked)
+    flat = digits.images.flatten(1)
+    for i in range(4):
+        for c in range(3):
+            matches = (flat == s.images[i, c].flatten()).all(1)
+            assert channel[i, c] in digits.labels[matches]
+    # independent: the channels' digits are uncorrelated, every mode appears, none far above 1/1000
+    corr = torch.corrcoef(channel.T.double())
+    assert (corr - torch.eye(3)).abs().max() < 0.03
+    counts = torch.bincount(modes, minlength=1000)
+    assert (counts > 0).sum() >= 995 and counts.max() < 3 * 30
+
+
+def test_stacked_mnist_is_seeded():
+    from mnistgan.data import load_images, stacked
+
+    digits = load_images("mnist", with_labels=True)
+    a, b, c = stacked(digits, 500), stacked(digits, 500), stacked(digits, 500, seed=1)
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert not torch.equal(a.images, c.images)

@@ -26,7 +26,9 @@ def opt(default, help: str, choices: tuple = ()):
 
 AUTO_CLUSTERS = 100  # --clusters when unset (measured: K = 100 beat 50 and 200, docs/benchmarks.md)
 AUTO_MIN_IMAGES = 10_000  # below this (one digit, --limit) clusters would hold too few images each
-DATASETS = ("mnist", "fashion-mnist", "kmnist", "emnist-digits")
+DATASETS = ("mnist", "fashion-mnist", "kmnist", "emnist-digits", "stacked-mnist")
+STACKED = "stacked-mnist"
+STACKED_SIZE = 128_000  # stacked-mnist training images: PacGAN's setting (Lin et al. 2018, their code)
 MODELS = ("mlp", "dcgan", "vae")
 GAN_FAMILIES = ("mlp", "dcgan")  # mnistgan's own GANs (the vae is the autoencoder baseline)
 CUSTOM_SPEC = re.compile(r"(?P<source>[^:]+):(?P<g>[A-Za-z_]\w*),(?P<d>[A-Za-z_]\w*)")
@@ -38,10 +40,28 @@ D_NORMS = ("none", "batch", "layer", "spectral")
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = opt("mnist", "training data set", DATASETS)
+    dataset: str = opt(
+        "mnist",
+        "training data set (stacked-mnist: three MNIST digits as the colour channels, 1,000 modes)",
+        DATASETS,
+    )
     data_dir: Optional[str] = opt(None, "folder with IDX files (raw or .gz); overrides the bundled MNIST")
+    images: Optional[str] = opt(
+        None,
+        "train on your own images instead of a data set: a folder of image files (class subfolders "
+        "give labels) or an .npz/.npy array (N, 28, 28)",
+    )
+    class_name: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "--images with class subfolders: train on this class only",
+            "choices": (),
+            "flag": "class",
+        },
+    )
     digit: Optional[int] = opt(None, "train on this digit only (0-9); uses the labels for filtering only")
     limit: Optional[int] = opt(None, "use at most this many training images (after --digit)")
+    stacked_size: int = opt(STACKED_SIZE, "stacked-mnist: how many stacked images to build")
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,8 @@ class ModelConfig:
     d_norm: str = opt("none", "discriminator normalisation", D_NORMS)
     init: str = opt("dcgan", "weight init: dcgan = N(0, 0.02); default = PyTorch's", ("dcgan", "default"))
     conditional: bool = opt(False, "class-conditional GAN: G and D take the digit label (uses the labels)")
+    channels: int = opt(1, "image channels: 1, or 3 (stacked-mnist, colour --images); set from the data")
+    n_classes: int = opt(10, "classes of --conditional: the 10 digits, or the class subfolders of --images")
     clusters: Optional[int] = opt(
         None,
         "unsupervised cluster-conditioning: k-means the training images (no labels) "
@@ -290,6 +312,28 @@ def _type_name(typ) -> str:
     }.get(typ, str(typ))
 
 
+def check_data(d: DataConfig, m: ModelConfig) -> None:
+    """Combinations of data settings that cannot work, each said in one line."""
+    if d.images is not None and d.data_dir is not None:
+        raise MnistganError("--images and --data-dir both name the training data; give one of them")
+    if d.images is not None and d.digit is not None:
+        raise MnistganError("--digit selects a digit of a data set; with --images, use --class NAME")
+    if d.class_name is not None and d.images is None:
+        raise MnistganError("--class selects a class subfolder of --images; give --images FOLDER too")
+    if d.class_name is not None and m.conditional:
+        raise MnistganError(
+            f"--conditional with --class {d.class_name} conditions on one class only; drop one"
+        )
+    if d.dataset == "stacked-mnist" and (d.digit is not None or m.conditional):
+        raise MnistganError(
+            "stacked-mnist images hold three digits each: --digit and --conditional do not apply"
+        )
+    if m.channels not in (1, 3):
+        raise MnistganError(f"channels must be 1 or 3, got {m.channels}")
+    if not 2 <= m.n_classes <= 1000:
+        raise MnistganError(f"n_classes must be between 2 and 1000, got {m.n_classes}")
+
+
 def validate(cfg: Config) -> Config:
     """Check every value a user can set; raise MnistganError naming the first bad one."""
     flat = flat_fields()
@@ -311,7 +355,9 @@ def validate(cfg: Config) -> Config:
         raise MnistganError(
             f"--model-arg is for your own classes (--model FILE.py:G,D), not --model {m.model}"
         )
+    check_data(d, m)
     positive = {
+        "stacked_size": d.stacked_size,
         "z_dim": m.z_dim,
         "batch_size": o.batch_size,
         "epochs": t.epochs,
@@ -394,6 +440,7 @@ def validate(cfg: Config) -> Config:
 
 # upper bounds: far above any sensible run, low enough that a typo cannot ask for terabytes
 LIMITS = {
+    "stacked_size": 1_000_000,
     "z_dim": 4096,
     "g_width": 4096,
     "d_width": 4096,
@@ -418,6 +465,7 @@ def upper_bounded(cfg: Config) -> dict:
         "epochs": t.epochs,
         "eval_samples": t.eval_samples,
         "limit": d.limit,
+        "stacked_size": d.stacked_size,
     }
 
 

@@ -21,6 +21,7 @@ import torchvision.datasets as tvd
 
 from .config import DataConfig
 from .errors import MnistganError
+from .userdata import load_user_images
 
 MAX_IDX_BYTES = 1 << 31  # 2 GiB: larger than any 28x28 data set (EMNIST byclass is 0.6 GB)
 _CHUNK = 1 << 22
@@ -187,14 +188,20 @@ def _download(dataset: str, spec: DatasetSpec) -> Optional[Path]:
 
 @dataclass
 class Images:
-    """A data set split resident in memory: uint8 images (N, 28, 28), int64 labels (N,) or None."""
+    """A data set split resident in memory: uint8 images (N, C, 28, 28), int64 labels (N,) or None,
+    and the class names the labels stand for (None: the digits 0-9)."""
 
     images: torch.Tensor
     labels: Optional[torch.Tensor]
     source: str
+    classes: Optional[list[str]] = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
 
 
 def load_images(
@@ -214,13 +221,64 @@ def load_images(
                 f"{lbl_path}: {labels.shape} labels for {len(images)} images; the files do not match"
             )
         labels = torch.from_numpy(labels.astype(np.int64))
-    return Images(torch.from_numpy(np.ascontiguousarray(images)), labels, str(img_path))
+    return Images(torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1), labels, str(img_path))
 
 
-def load_train_data(cfg: DataConfig, device: torch.device | str = "cpu", need_labels: bool = False) -> Images:
-    """The training images for a run: filtered by --digit, capped by --limit, on `device`."""
+def user_images(path: str, cache_dir: Optional[Path] = None) -> Images:
+    """--images PATH as resident images (N, 1, 28, 28) (userdata.py reads and checks them)."""
+    u = load_user_images(path, cache_dir)
+    labels = None if u.labels is None else torch.from_numpy(u.labels)
+    return Images(torch.from_numpy(np.ascontiguousarray(u.images)).unsqueeze(1), labels, u.source, u.classes)
+
+
+def one_class(data: Images, name: str) -> Images:
+    """The images of one class subfolder (--class NAME)."""
+    if not data.classes:
+        raise MnistganError(f"--class {name}: {data.source} has no class subfolders")
+    if name not in data.classes:
+        raise MnistganError(
+            f"--class {name}: no such class in {data.source} (its classes: {', '.join(data.classes[:20])})"
+        )
+    keep = data.labels == data.classes.index(name)
+    return Images(data.images[keep], data.labels[keep], f"{data.source}, class {name}", data.classes)
+
+
+STACKED_SEED = 0  # every run draws the same stacked-mnist set, like a fixed data set
+
+
+def stacked(digits: Images, size: int, seed: int = STACKED_SEED) -> Images:
+    """Stacked-MNIST (Srivastava et al. 2017; Lin et al. 2018): `size` colour images, each channel an
+    independently drawn MNIST image, so (d_R, d_G, d_B) is one of 1,000 modes. Labels: the mode
+    100 d_R + 10 d_G + d_B. The draw depends only on `seed`."""
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randint(len(digits), (size, 3), generator=g)  # (size, 3): one source image per channel
+    images = digits.images[pick, 0]  # (size, 3, 28, 28)
+    labels = (digits.labels[pick] * torch.tensor([100, 10, 1])).sum(1)
+    return Images(images.contiguous(), labels, f"stacked-mnist ({size:,} images from {digits.source})")
+
+
+def load_train_data(
+    cfg: DataConfig,
+    device: torch.device | str = "cpu",
+    need_labels: bool = False,
+    cache_dir: Optional[Path] = None,
+) -> Images:
+    """The training images of a run on `device`: a data set (filtered by --digit), stacked-mnist, or
+    your own --images (filtered by --class; decoded folders cached in cache_dir), capped by --limit."""
     use_labels = need_labels or cfg.digit is not None
-    data = load_images(cfg.dataset, cfg.data_dir, "train", with_labels=use_labels)
+    if cfg.images is not None:
+        data = user_images(cfg.images, cache_dir)
+        if cfg.class_name is not None:
+            data = one_class(data, cfg.class_name)
+    elif cfg.dataset == "stacked-mnist":
+        data = stacked(load_images("mnist", cfg.data_dir, "train", with_labels=True), cfg.stacked_size)
+    else:
+        data = load_images(cfg.dataset, cfg.data_dir, "train", with_labels=use_labels)
+    if need_labels and data.labels is None:
+        raise MnistganError(
+            f"--conditional needs labels, and {data.source} has none (an .npz 'labels' array, "
+            "or class subfolders)"
+        )
     images, labels = data.images, data.labels
     if cfg.digit is not None:
         keep = labels == cfg.digit
@@ -236,7 +294,7 @@ def load_train_data(cfg: DataConfig, device: torch.device | str = "cpu", need_la
         labels = None
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None
-    return Images(images, labels, data.source)
+    return Images(images, labels, data.source, data.classes)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -257,11 +315,11 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 def batches(
     data: Images, batch_size: int, seed: int, epoch: int, start: int = 0
 ) -> Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]:
-    """Yield (images (B, 1, 28, 28) float in [-1, 1], labels (B,) or None) from batch `start` on."""
+    """Yield (images (B, C, 28, 28) float in [-1, 1], labels (B,) or None) from batch `start` on."""
     n = len(data)
     order = epoch_order(n, seed, epoch).to(data.images.device)
     b = min(batch_size, n)
     for i in range(start, steps_per_epoch(n, batch_size)):
         idx = order[i * b : (i + 1) * b]
-        x = data.images[idx].unsqueeze(1).float().div_(127.5).sub_(1.0)
+        x = data.images[idx].float().div_(127.5).sub_(1.0)
         yield x, (data.labels[idx] if data.labels is not None else None)

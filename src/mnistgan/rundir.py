@@ -29,6 +29,7 @@ GENERATOR = "generator"  # the saved generator's folder inside a run
 GENERATOR_FILES = ("config.json", "model.safetensors")
 MODEL_SOURCE = "model_source"  # a copy of your own model's Python file (--model FILE.py:G,D)
 ARCHITECTURE = "architecture.json"  # your own G's and D's layer tables, for the report
+IMAGES_CACHE = ".images-cache"  # beside the run folders: --images folders decoded once (userdata.py)
 
 
 def holds_run(directory: Path) -> bool:
@@ -46,7 +47,8 @@ def model_name(model: str) -> str:
 def default_name(cfg: Config) -> str:
     """<dataset>[-digitD]-<model>-<loss>: the part of a new run's folder name after its number."""
     digit = f"-digit{cfg.data.digit}" if cfg.data.digit is not None else ""
-    return f"{cfg.data.dataset}{digit}-{model_name(cfg.model.model)}-{cfg.loss.loss}"
+    data = Path(cfg.data.images).stem if cfg.data.images else cfg.data.dataset  # --images: the folder's name
+    return f"{data}{digit}-{model_name(cfg.model.model)}-{cfg.loss.loss}"
 
 
 def model_source(run_dir: str | Path, model: str) -> Optional[Path]:

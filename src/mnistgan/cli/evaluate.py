@@ -9,7 +9,9 @@ import click
 from ..evaluator import evaluate, predict
 from ..evaluator.table import format_evaluation, format_prediction
 
-DATASET_HELP = "data set of the images [mnist|fashion-mnist]; a generator's own data set by default"
+DATASET_HELP = (
+    "data set of the images [mnist|fashion-mnist|stacked-mnist]; a generator's own data set by default"
+)
 
 
 @click.command("evaluate")
@@ -19,7 +21,13 @@ DATASET_HELP = "data set of the images [mnist|fashion-mnist]; a generator's own 
     default=None,
     help="images instead: FILE.npz (uint8 or [0,1] floats), a folder of 28x28 PNGs, or a grid PNG",
 )
-@click.option("--n", "n", type=int, default=10_000, show_default=True, help="how many samples to score")
+@click.option(
+    "--n",
+    "n",
+    type=int,
+    default=None,
+    help="how many samples to score  [default: 10,000; stacked-mnist: 26,000]",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="noise seed of the generated samples")
 @click.option("--dataset", default=None, help=DATASET_HELP + " (mnist for --samples)")
 @click.option("--data-dir", default=None, help="folder with the data set's IDX files (MNIST is bundled)")
@@ -37,7 +45,15 @@ DATASET_HELP = "data set of the images [mnist|fashion-mnist]; a generator's own 
 )
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON only")
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | mps | auto")
-def evaluate_command(generator, samples, n, seed, dataset, data_dir, reference, grid, out, as_json, device):
+@click.option(
+    "--images",
+    default=None,
+    help="your own images to score against (a folder or .npz/.npy, as train --images reads): "
+    "FID etc. in the bundled MNIST classifier's features  [default: a --images run's own]",
+)
+def evaluate_command(
+    generator, samples, n, seed, dataset, data_dir, reference, grid, out, as_json, device, images
+):
     """Score a generator's samples with the bundled classifier: FID, IS, class coverage,
     precision/recall, density/coverage, beside the same numbers for real images."""
     result = evaluate(
@@ -51,6 +67,7 @@ def evaluate_command(generator, samples, n, seed, dataset, data_dir, reference, 
         device=device,
         out=out,
         grid=grid,
+        images=images,
     )
     click.echo(json.dumps(result, indent=2) if as_json else format_evaluation(result))
 

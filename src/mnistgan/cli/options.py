@@ -49,7 +49,7 @@ def config_options(func):
             + (f" [{'|'.join(choices)}]" if choices else "")
             + _default_text(name, f.default)
         )
-        flag = name.replace("_", "-")
+        flag = f.metadata.get("flag") or name.replace("_", "-")
         if typ is bool:  # --conditional / --no-conditional
             func = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)(func)
         else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -19,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import MnistganError
 from ..generator.images import GRID_SCALE
+from ..userdata import read_array
 
 SIDE = 28
 CHANNELS = {"L": 1, "1": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 4, "P": 3, "I": 1, "I;16": 1, "F": 1}
@@ -32,9 +32,10 @@ class Loaded:
     note: str = ""  # how the input was read (e.g. the grid layout assumed)
 
 
-def load_inputs(paths, grid: Optional[str] = None) -> Loaded:
-    """Load and concatenate every path (an .npz, a PNG folder, a PNG file or grid), in order."""
-    parts = [load_input(Path(p), grid) for p in paths]
+def load_inputs(paths, grid: Optional[str] = None, colour: bool = False) -> Loaded:
+    """Load and concatenate every path (an .npz, a PNG folder, a PNG file or grid), in order.
+    colour: an .npz may hold colour images (N, 3, 28, 28) (stacked-mnist samples)."""
+    parts = [load_input(Path(p), grid, colour) for p in paths]
     if not parts:
         raise MnistganError("no images given; pass an .npz file, a folder of PNGs or a PNG")
     if len(parts) == 1:
@@ -50,14 +51,14 @@ def load_inputs(paths, grid: Optional[str] = None) -> Loaded:
     )
 
 
-def load_input(path: Path, grid: Optional[str] = None) -> Loaded:
+def load_input(path: Path, grid: Optional[str] = None, colour: bool = False) -> Loaded:
     if not path.exists():
         raise MnistganError(f"{path} not found; pass an .npz file, a folder of PNGs or a PNG")
     if path.is_dir():
         return load_png_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return load_npz(path)
+        return load_npz(path, colour)
     if suffix == ".png":
         return load_png_file(path, grid)
     raise MnistganError(f"cannot read {path}: expected an .npz file, a folder of PNGs or a .png")
@@ -66,74 +67,13 @@ def load_input(path: Path, grid: Optional[str] = None) -> Loaded:
 # ----------------------------------------------------------------------------- .npz
 
 
-def load_npz(path: Path) -> Loaded:
+def load_npz(path: Path, colour: bool = False) -> Loaded:
     """An .npz with "images" (or a single array): (N, 28, 28), (N, 1, 28, 28) or (N, 28, 28, 1);
-    uint8 0..255, integers 0..255, or floats in [0, 1]. An optional "labels" (N,) holds the
-    digits a conditional generator was asked for."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
-            key = "images" if "images" in keys else (keys[0] if len(keys) == 1 else None)
-            if key is None:
-                raise MnistganError(
-                    f"{path} holds arrays {keys} but no 'images'; save the images as images=..."
-                )
-            images = z[key]
-            labels = z["labels"] if "labels" in keys else None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise MnistganError(f"{path} is not a readable .npz file ({str(e)[:120]})") from None
-    except MemoryError:  # its header declares an array larger than memory (the data is not there)
-        raise MnistganError(f"{path} declares an array too large to load; the file is corrupt") from None
-    images = _npz_images(images, f"{path}['{key}']")
-    if labels is not None:
-        labels = _npz_labels(labels, len(images), f"{path}['labels']")
+    uint8 0..255, integers 0..255, or floats in [0, 1] (userdata.read_array). An optional "labels"
+    (N,) holds the digits a conditional generator was asked for."""
+    images, labels, key = read_array(path, colour, classes=10)
     width = len(str(max(len(images) - 1, 0)))
     return Loaded(images, labels, [f"{path.name}[{i:0{width}d}]" for i in range(len(images))])
-
-
-def _npz_images(a: np.ndarray, where: str) -> np.ndarray:
-    if a.ndim == 4 and a.shape[1] == 1:
-        a = a[:, 0]
-    elif a.ndim == 4 and a.shape[3] == 1:
-        a = a[..., 0]
-    if a.ndim == 4:
-        raise MnistganError(
-            f"{where} has shape {a.shape}: {min(a.shape[1], a.shape[3])} channels, expected "
-            f"grayscale (N, 28, 28) or (N, 1, 28, 28)"
-        )
-    if a.ndim == 2 and a.shape == (SIDE, SIDE):
-        a = a[None]
-    if a.ndim != 3 or a.shape[1:] != (SIDE, SIDE):
-        raise MnistganError(f"{where} has shape {a.shape}, expected (N, 28, 28) images")
-    if a.shape[0] == 0:
-        raise MnistganError(f"{where} holds no images")
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    if a.dtype.kind in "biu":  # bool, int, uint (not timedelta64, which numpy files under integer)
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0 or hi > 255:
-            raise MnistganError(f"{where}: integer pixels range over [{lo}, {hi}], expected 0..255")
-        return a.astype(np.uint8)
-    if a.dtype.kind != "f":
-        raise MnistganError(f"{where} has dtype {a.dtype}; expected uint8 0..255 or floats in [0, 1]")
-    bad = int((~np.isfinite(a)).sum())
-    if bad:
-        raise MnistganError(f"{where} holds {bad} NaN or infinite values; the images are broken")
-    lo, hi = float(a.min()), float(a.max())
-    if lo < -1e-6 or hi > 1 + 1e-6:
-        hint = " (tanh output? use (x + 1) / 2)" if lo >= -1 - 1e-6 and hi <= 1 + 1e-6 else ""
-        raise MnistganError(f"{where}: float pixels range over [{lo:.4g}, {hi:.4g}], expected [0, 1]{hint}")
-    return np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-
-
-def _npz_labels(labels: np.ndarray, n: int, where: str) -> np.ndarray:
-    if labels.ndim != 1 or len(labels) != n or not np.issubdtype(labels.dtype, np.integer):
-        raise MnistganError(
-            f"{where} must be {n} integer labels (one per image), got {labels.dtype} {labels.shape}"
-        )
-    if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise MnistganError(f"{where} holds labels outside 0..9")
-    return labels.astype(np.int64)
 
 
 # ----------------------------------------------------------------------------- PNG

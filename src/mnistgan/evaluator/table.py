@@ -8,6 +8,8 @@ from .metrics import CONFIDENT, COVERED_SHARE, K_DC, K_PR
 
 # (key, label, which way is better, format)
 ROWS = [
+    ("modes_covered", "modes covered (of 1,000 digit triples)", "higher", "{:d}"),
+    ("modes_kl", "KL(mode histogram || uniform), nats", "lower", "{:.4f}"),
     ("fid", "FID in classifier features", "lower", "{:.3f}"),
     ("inception_score", "classifier Inception Score (max {c})", "higher", "{:.3f}"),
     ("classes_covered", "classes covered (>= {cov:.0%} of samples)", "higher", "{:d} of {c}"),
@@ -53,7 +55,9 @@ def format_evaluation(result: dict) -> str:
         lines.append("  ".join(cells).rstrip())
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    lines += ["", "predicted classes (counts):"]
+    if result.get("note"):
+        lines += ["", f"note: {result['note']}"]
+    lines += ["", "predicted classes (counts)" + (", all three channels:" if "modes_kl" in s else ":")]
     rows = [("samples", s["histogram"])] + ([("real", r["histogram"])] if r else [])
     lines += histogram_lines(result["classes"], rows)
     if r:

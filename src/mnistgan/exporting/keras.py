@@ -44,7 +44,7 @@ KERAS_VERSION = "2.15.0"  # the writer whose legacy .h5 weight layout we reprodu
 # Keras 3's Discretization.__init__ takes no **kwargs: a "trainable" key fails model_from_json
 # ("unexpected keyword argument 'trainable'"), so its entry has only name, dtype and its own settings
 NO_TRAINABLE = {"Discretization"}
-CONTRACT = "z float32 (N, z_dim) -> images float32 (N, 28, 28) in [0, 1]"
+CONTRACT = "z float32 (N, z_dim) -> images float32 (N, 28, 28) in [0, 1] (colour: (N, 3, 28, 28))"
 
 # One Keras layer: (class_name, config without name, [(weight_name, array), ...])
 KerasLayer = tuple[str, dict, list[tuple[str, np.ndarray]]]
@@ -240,7 +240,7 @@ def _custom_layers(G: AdaptedG, z_dim: int) -> list[KerasLayer]:
     scale = (
         [] if G.from_unit else [("Rescaling", {"scale": 0.5, "offset": 0.5}, [])]
     )  # tanh's [-1, 1] -> [0, 1]
-    return _convert(m for _, m in leaves) + scale + [("Reshape", {"target_shape": [28, 28]}, [])]
+    return _convert(m for _, m in leaves) + scale + [image_shape(G.channels, channels_last=False)]
 
 
 def keras_layers(G: nn.Module, z_dim: int = 0) -> list[KerasLayer]:
@@ -257,11 +257,19 @@ def keras_layers(G: nn.Module, z_dim: int = 0) -> list[KerasLayer]:
         raise MnistganError(
             f"keras-h5 export knows the mlp and dcgan generators, not {type(G).__name__}; use --format onnx"
         )
-    tail = [
-        ("Rescaling", {"scale": 0.5, "offset": 0.5}, []),  # tanh's [-1, 1] -> [0, 1]
-        ("Reshape", {"target_shape": [28, 28]}, []),
-    ]  # (N, 784) or (N, 28, 28, 1) -> (N, 28, 28)
-    return FAMILIES[type(G)](G) + tail
+    channels_last = isinstance(G, DCGANGenerator)  # its convolutions run channels-last in Keras
+    channels = G.net[-2].out_channels if channels_last else G.channels
+    tail = [("Rescaling", {"scale": 0.5, "offset": 0.5}, []), image_shape(channels, channels_last)]
+    return FAMILIES[type(G)](G) + tail  # tanh's [-1, 1] -> [0, 1], then predict()'s shape
+
+
+def image_shape(channels: int, channels_last: bool) -> KerasLayer:
+    """The last layer: (N, 784) or (N, 28, 28, 1) -> (N, 28, 28); colour: (N, 3, 28, 28), as predict()."""
+    if channels == 1:
+        return ("Reshape", {"target_shape": [28, 28]}, [])
+    if channels_last:  # (N, 28, 28, C) -> (N, C, 28, 28)
+        return ("Permute", {"dims": [3, 1, 2]}, [])
+    return ("Reshape", {"target_shape": [channels, 28, 28]}, [])
 
 
 def _cluster_head(G: ClusterG, z_dim: int) -> list[KerasLayer]:

@@ -25,15 +25,16 @@ CHECK_N = 64  # z per check: not the traced batch size (2), and enough to draw m
 
 
 class ImageContract(nn.Module):
-    """Wrap G so its output follows predict(): (N, 1, 28, 28) in [-1, 1] -> (N, 28, 28) in [0, 1]."""
+    """Wrap G so its output follows predict(): (N, 1, 28, 28) in [-1, 1] -> (N, 28, 28) in [0, 1];
+    colour (N, 3, 28, 28) keeps its channels."""
 
-    def __init__(self, G: nn.Module):
+    def __init__(self, G: nn.Module, channels: int = 1):
         super().__init__()
-        self.G = G
+        self.G, self.channels = G, channels
 
     def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        x = self.G(z) if labels is None else self.G(z, labels)
-        return to_unit_interval(x).squeeze(1)  # as generator.sample.run_generator
+        x = to_unit_interval(self.G(z) if labels is None else self.G(z, labels))  # as run_generator
+        return x.squeeze(1) if self.channels == 1 else x
 
 
 def example_inputs(gen: Generator, n: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -63,7 +64,7 @@ def max_diff(a: np.ndarray, b: np.ndarray, what: str) -> float:
 
 def reference_images(gen: Generator, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
     with torch.no_grad():
-        return ImageContract(gen.module).eval()(*inputs).numpy()
+        return ImageContract(gen.module, gen.channels).eval()(*inputs).numpy()
 
 
 def write_onnx(gen: Generator, paths: list[Path]) -> str:
@@ -73,7 +74,7 @@ def write_onnx(gen: Generator, paths: list[Path]) -> str:
     ort = require("onnxruntime", "onnx", "checking the ONNX export")
     names = input_names(gen)
     batch = torch.export.Dim("N", min=1)  # one symbol: z and labels share the batch size
-    wrapper = ImageContract(gen.module).eval()
+    wrapper = ImageContract(gen.module, gen.channels).eval()
     diff = []
 
     def writer(tmp: Path) -> None:  # checked before it is renamed into place: a bad export leaves no file
@@ -124,7 +125,7 @@ def export_traced_graph(wrapper: nn.Module, gen: Generator, names: list[str], pa
 
 def write_torchscript(gen: Generator, paths: list[Path]) -> str:
     """A traced ImageContract wrapper; load it with torch.jit.load, no mnistgan needed."""
-    wrapper = ImageContract(gen.module).eval()
+    wrapper = ImageContract(gen.module, gen.channels).eval()
     diff = []
 
     def writer(tmp: Path) -> None:  # checked before it is renamed into place

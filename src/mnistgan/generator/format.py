@@ -20,7 +20,6 @@ from safetensors.torch import load_file, save_file
 from ..config import Config, ModelConfig, custom_model_spec, from_dict, to_dict
 from ..errors import MnistganError
 from ..files import atomic_dir, write_json
-from ..models.layers import N_CLASSES
 from ..rundir import generator_dir
 from ..version import __version__
 
@@ -72,7 +71,7 @@ def trace_generator(G: torch.nn.Module, mc: ModelConfig) -> torch.jit.ScriptModu
 
     def inputs(n: int) -> tuple:
         z = torch.randn(n, mc.z_dim, generator=torch.Generator().manual_seed(n))
-        return (z, torch.arange(n) % N_CLASSES) if mc.conditional else (z,)
+        return (z, torch.arange(n) % mc.n_classes) if mc.conditional else (z,)
 
     try:
         with torch.no_grad(), warnings.catch_warnings():

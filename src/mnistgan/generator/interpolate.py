@@ -21,7 +21,6 @@ import torch.nn.functional as F
 
 from ..errors import MnistganError
 from ..models import ClusterG
-from ..models.layers import N_CLASSES
 from .images import save_gif, save_grid
 from .sample import COURSE_SEED, Generator, course_noise, load_generator, run_generator, to_uint8
 
@@ -72,7 +71,8 @@ def interpolation_images(
     method: str = "slerp",
     blend_clusters: bool = True,
 ) -> np.ndarray:
-    """uint8 images (rows, steps, 28, 28); for a conditional G, rows = 10 digits on one shared path.
+    """uint8 images (rows, steps, 28, 28) (colour: (rows, steps, 3, 28, 28)); for a conditional G,
+    rows = its classes (10 digits) on one shared path.
 
     A cluster generator (ClusterG) reads its cluster off z_0, so G(z) jumps to another cluster
     wherever a path crosses a threshold; blend_clusters instead moves its cluster code linearly
@@ -81,9 +81,10 @@ def interpolation_images(
     check_sizes(rows, steps)
     labels = None
     if gen.conditional:
-        z = np.repeat(latent_grid(gen.z_dim, 1, steps, seed, method), N_CLASSES, axis=0)  # (10, steps, z_dim)
-        labels = torch.arange(N_CLASSES, device=gen.device).repeat_interleave(steps)  # row d -> digit d
-        rows = N_CLASSES
+        k = gen.n_classes
+        z = np.repeat(latent_grid(gen.z_dim, 1, steps, seed, method), k, axis=0)  # (classes, steps, z_dim)
+        labels = torch.arange(k, device=gen.device).repeat_interleave(steps)  # row d -> class d
+        rows = k
     else:
         z = latent_grid(gen.z_dim, rows, steps, seed, method)
     zt = torch.from_numpy(z.reshape(rows * steps, gen.z_dim).astype(np.float32)).to(gen.device)
@@ -96,7 +97,7 @@ def interpolation_images(
         images = to_uint8(run_generator(G.net, torch.cat([zt, code.reshape(rows * steps, G.k)], dim=1)))
     else:
         images = to_uint8(run_generator(gen.module, zt, labels))  # (rows * steps, 28, 28), row-major
-    return images.reshape(rows, steps, 28, 28)
+    return images.reshape(rows, steps, *images.shape[1:])
 
 
 def check_sizes(rows: int, steps: int) -> None:
@@ -152,6 +153,6 @@ def interpolate(
         raise MnistganError(f"--frame-ms must be positive, got {ms_per_frame}")
     check_sizes(rows, steps)
     images = interpolation_images(load_generator(generator), rows, steps, seed, method, blend_clusters)
-    save_grid(images.reshape(-1, 28, 28), out, ncols=steps)
+    save_grid(images.reshape(-1, *images.shape[2:]), out, ncols=steps)
     frames = write_gif(images, gif, ms_per_frame)
     return {"png": out, "gif": gif, "rows": images.shape[0], "steps": steps, "frames": frames}

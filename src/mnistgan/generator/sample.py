@@ -18,7 +18,7 @@ from ..config import Config, custom_model_spec
 from ..errors import MnistganError
 from ..models import build_generator
 from ..models.custom import generator_only
-from ..models.layers import N_CLASSES, to_unit_interval
+from ..models.layers import to_unit_interval
 from ..rundir import generator_dir
 from .format import REPAIR, SOURCE, check_state, load_state_strict, load_traced, read_generator
 from .images import write_images
@@ -87,6 +87,15 @@ class Generator:
     def conditional(self) -> bool:
         return self.config.model.conditional
 
+    @property
+    def n_classes(self) -> int:
+        """The classes a conditional generator draws (the digits: 10)."""
+        return self.config.model.n_classes
+
+    @property
+    def channels(self) -> int:
+        return self.config.model.channels
+
     def labels_for(self, labels, n: int) -> Optional[torch.Tensor]:
         """Unconditional: None. Conditional: the given digit(s), by default 0, 1, ..., 9, 0, 1, ..."""
         if not self.conditional:
@@ -96,10 +105,11 @@ class Generator:
                 )
             return None
         if labels is None:
-            labels = np.arange(n) % N_CLASSES
+            labels = np.arange(n) % self.n_classes
         labels = np.broadcast_to(np.asarray(labels), (n,))
-        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 9:
-            raise MnistganError("labels must be digits 0-9")
+        k = self.n_classes
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= k:
+            raise MnistganError(f"labels must be {'digits' if k == 10 else 'classes'} 0-{k - 1}")
         return torch.as_tensor(labels.astype(np.int64), device=self.device)
 
     def generate(self, n: int = 25, seed: int = COURSE_SEED, labels=None) -> np.ndarray:

@@ -26,14 +26,14 @@ class Unconditional(nn.Module):
 class ConditionalG(nn.Module):
     """G(z, y) = G'([z, one_hot(y)]) (Mirza & Osindero 2014)."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, n_classes: int = N_CLASSES):
         super().__init__()
-        self.net = net
+        self.net, self.n_classes = net, n_classes
 
     def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("a conditional generator needs labels")
-        return self.net(torch.cat([z, F.one_hot(labels, N_CLASSES).to(z.dtype)], dim=1))
+        return self.net(torch.cat([z, F.one_hot(labels, self.n_classes).to(z.dtype)], dim=1))
 
 
 class ClusterG(nn.Module):

@@ -30,7 +30,6 @@ from torch import nn
 
 from ..config import ModelConfig, custom_model_spec
 from ..errors import MnistganError
-from .layers import N_CLASSES
 
 SIDE = 28
 PROBE_N = 4  # images in the probe batch (BatchNorm1d needs more than one)
@@ -98,9 +97,10 @@ def _import_file(path: Path):
 
 def constructor_args(cls: type, cfg: ModelConfig) -> dict[str, Any]:
     """The arguments cls(...) gets: the config values its constructor asks for by name, and --model-arg."""
-    offered = {"z_dim": cfg.z_dim, "img_dim": SIDE * SIDE, "img_shape": (1, SIDE, SIDE), "channels": 1}
+    c = cfg.channels
+    offered = {"z_dim": cfg.z_dim, "img_dim": c * SIDE * SIDE, "img_shape": (c, SIDE, SIDE), "channels": c}
     if cfg.conditional:
-        offered.update(n_classes=N_CLASSES, num_classes=N_CLASSES)
+        offered.update(n_classes=cfg.n_classes, num_classes=cfg.n_classes)
     params = inspect.signature(cls.__init__).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     args = {name: value for name, value in offered.items() if name in params}
@@ -218,13 +218,13 @@ class Adaptation:
 class AdaptedG(nn.Module):
     """G(z, labels=None) -> (N, 1, 28, 28) in [-1, 1] from a user's generator."""
 
-    def __init__(self, g: nn.Module, conditional: bool, from_unit: bool):
+    def __init__(self, g: nn.Module, conditional: bool, from_unit: bool, channels: int = 1):
         super().__init__()
-        self.g, self.conditional, self.from_unit = g, conditional, from_unit
+        self.g, self.conditional, self.from_unit, self.channels = g, conditional, from_unit, channels
 
     def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         x = self.g(z, labels) if self.conditional else self.g(z)
-        x = x.reshape(x.shape[0], 1, SIDE, SIDE)
+        x = x.reshape(x.shape[0], self.channels, SIDE, SIDE)
         return x * 2 - 1 if self.from_unit else x
 
 
@@ -242,7 +242,7 @@ class AdaptedD(nn.Module):
 
 
 def _probe_labels(cfg: ModelConfig) -> tuple:
-    return (torch.arange(PROBE_N) % N_CLASSES,) if cfg.conditional else ()
+    return (torch.arange(PROBE_N) % cfg.n_classes,) if cfg.conditional else ()
 
 
 def adapt_generator(g: nn.Module, cfg: ModelConfig, notes: list[str]) -> AdaptedG:
@@ -259,14 +259,17 @@ def adapt_generator(g: nn.Module, cfg: ModelConfig, notes: list[str]) -> Adapted
             f"{name} failed on z of shape ({PROBE_N}, {cfg.z_dim}): {type(e).__name__}: {e}"
         ) from None
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-    if not isinstance(out, torch.Tensor) or out.shape[0] != PROBE_N or out[0].numel() != SIDE * SIDE:
-        raise MnistganError(f"{name} returned {shape} for {PROBE_N} z; expected (N, 784) or (N, 1, 28, 28)")
+    c, flat = cfg.channels, cfg.channels * SIDE * SIDE
+    if not isinstance(out, torch.Tensor) or out.shape[0] != PROBE_N or out[0].numel() != flat:
+        raise MnistganError(
+            f"{name} returned {shape} for {PROBE_N} z; expected (N, {flat}) or (N, {c}, 28, 28)"
+        )
     if out.dim() == 2:
-        notes.append(f"{name} returns flat images (N, 784): reshaped to (N, 1, 28, 28)")
+        notes.append(f"{name} returns flat images (N, {flat}): reshaped to (N, {c}, 28, 28)")
     last = dict(g.named_modules()).get(leaf) if leaf else None
     if isinstance(last, nn.Sigmoid):
         notes.append(f"{name} ends in Sigmoid (images in [0, 1]): mapped to [-1, 1] as 2x - 1")
-        return AdaptedG(g, cfg.conditional, from_unit=True)
+        return AdaptedG(g, cfg.conditional, from_unit=True, channels=c)
     if not isinstance(last, nn.Tanh):
         lo, hi = float(out.min()), float(out.max())
         if not (torch.isfinite(out).all() and -1.0 - 1e-6 <= lo and hi <= 1.0 + 1e-6):
@@ -277,13 +280,13 @@ def adapt_generator(g: nn.Module, cfg: ModelConfig, notes: list[str]) -> Adapted
         notes.append(
             f"{name} does not end in nn.Tanh: its output, within [-1, 1] here, is taken as images in [-1, 1]"
         )
-    return AdaptedG(g, cfg.conditional, from_unit=False)
+    return AdaptedG(g, cfg.conditional, from_unit=False, channels=c)
 
 
 def adapt_discriminator(d: nn.Module, cfg: ModelConfig, notes: list[str]) -> AdaptedD:
     name = type(d).__name__
     _check_labels(d, cfg.conditional)
-    images = torch.zeros(PROBE_N, 1, SIDE, SIDE)
+    images = torch.zeros(PROBE_N, cfg.channels, SIDE, SIDE)
     errors, flat, probed = [], False, None
     for flat_input in (False, True):
         try:
@@ -294,7 +297,8 @@ def adapt_discriminator(d: nn.Module, cfg: ModelConfig, notes: list[str]) -> Ada
             errors.append(f"{type(e).__name__}: {e}")
     if probed is None:
         raise MnistganError(
-            f"{name} takes neither images (N, 1, 28, 28) nor flat images (N, 784): {errors[-1]}"
+            f"{name} takes neither images (N, {cfg.channels}, 28, 28) nor flat images "
+            f"(N, {cfg.channels * SIDE * SIDE}): {errors[-1]}"
         )
     leaf, out = probed
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

@@ -14,7 +14,7 @@ DEFAULT_D_DEPTH = 2  # conv layers of D (3 adds a stride-1 conv)
 
 
 class DCGANGenerator(nn.Module):
-    """z (N, z_dim) -> Linear -> (2w, 7, 7) -> ConvT -> (w, 14, 14) -> ConvT -> (1, 28, 28), Tanh."""
+    """z (N, z_dim) -> Linear -> (2w, 7, 7) -> ConvT -> (w, 14, 14) -> ConvT -> (C, 28, 28), Tanh."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -27,7 +27,7 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=bias),
             norm2d(cfg.g_norm, w),
             activation(cfg.g_activation),
-            nn.ConvTranspose2d(w, 1, 4, 2, 1),
+            nn.ConvTranspose2d(w, cfg.channels, 4, 2, 1),
             nn.Tanh(),
         )
         self.w = w
@@ -37,7 +37,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """(1, 28, 28) -> Conv s2 -> (w, 14, 14) -> Conv s2 -> (2w, 7, 7) [-> Conv -> (4w, 7, 7)]
+    """(C, 28, 28) -> Conv s2 -> (w, 14, 14) -> Conv s2 -> (2w, 7, 7) [-> Conv -> (4w, 7, 7)]
     -> Linear -> logit."""
 
     def __init__(self, cfg: ModelConfig):
@@ -54,7 +54,9 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(Dropout(cfg.dropout))
             return layers
 
-        layers = block(nn.Conv2d(1, w, 4, 2, 1), w, first=True) + block(nn.Conv2d(w, 2 * w, 4, 2, 1), 2 * w)
+        layers = block(nn.Conv2d(cfg.channels, w, 4, 2, 1), w, first=True) + block(
+            nn.Conv2d(w, 2 * w, 4, 2, 1), 2 * w
+        )
         out_ch = 2 * w
         if (cfg.d_depth or DEFAULT_D_DEPTH) == 3:
             layers += block(nn.Conv2d(2 * w, 4 * w, 3, 1, 1), 4 * w)

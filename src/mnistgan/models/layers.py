@@ -10,7 +10,7 @@ N_CLASSES = 10  # digits 0-9 (and the 10 classes of Fashion-MNIST, KMNIST)
 
 def n_labels(cfg) -> int:
     """How many classes G and D are conditioned on: the digits, the k-means clusters, or none."""
-    return N_CLASSES if cfg.conditional else (cfg.clusters or 0)
+    return cfg.n_classes if cfg.conditional else (cfg.clusters or 0)
 
 
 def activation(name: str) -> nn.Module:
@@ -70,6 +70,6 @@ def to_unit_interval(x: torch.Tensor) -> torch.Tensor:
     return x.float().add(1).mul(0.5).clamp(0, 1)
 
 
-def to_image(x: torch.Tensor) -> torch.Tensor:
-    """(N, 784) -> (N, 1, 28, 28)."""
-    return x.view(x.shape[0], 1, 28, 28)
+def to_image(x: torch.Tensor, channels: int = 1) -> torch.Tensor:
+    """(N, C * 784) -> (N, C, 28, 28)."""
+    return x.view(x.shape[0], channels, 28, 28)

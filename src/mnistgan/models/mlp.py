@@ -14,7 +14,7 @@ DEFAULT_DEPTH = 3  # hidden layers of G and of D
 
 
 class MLPGenerator(nn.Module):
-    """z (N, z_dim) -> images (N, 1, 28, 28) in [-1, 1]: [Linear, norm, act] x depth, Linear, Tanh."""
+    """z (N, z_dim) -> images (N, C, 28, 28) in [-1, 1]: [Linear, norm, act] x depth, Linear, Tanh."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -28,20 +28,21 @@ class MLPGenerator(nn.Module):
                 activation(cfg.g_activation),
             ]
             fan_in = out
-        layers += [nn.Linear(fan_in, 28 * 28), nn.Tanh()]
+        layers += [nn.Linear(fan_in, cfg.channels * 28 * 28), nn.Tanh()]
+        self.channels = cfg.channels
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return to_image(self.net(z))
+        return to_image(self.net(z), self.channels)
 
 
 class MLPDiscriminator(nn.Module):
-    """images (N, 1, 28, 28) -> logits (N,): [Linear, norm, act, dropout] x depth, Linear."""
+    """images (N, C, 28, 28) -> logits (N,): [Linear, norm, act, dropout] x depth, Linear."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         width = cfg.d_width or DEFAULT_WIDTH
-        layers, fan_in = [], 28 * 28
+        layers, fan_in = [], cfg.channels * 28 * 28
         for i in reversed(range(cfg.d_depth or DEFAULT_DEPTH)):
             out = width * 2**i
             layers += [

@@ -68,7 +68,7 @@ def build_generator(cfg: ModelConfig, training: bool = False) -> nn.Module:
     init_weights(g, cfg.init)
     if cfg.clusters:
         return ClusterG(g, cfg.clusters)
-    return ConditionalG(g) if cfg.conditional else Unconditional(g)
+    return ConditionalG(g, cfg.n_classes) if cfg.conditional else Unconditional(g)
 
 
 def build_discriminator(cfg: ModelConfig, training: bool = False) -> nn.Module:

@@ -73,13 +73,13 @@ def layer_table(model: nn.Module, *inputs: Any) -> list[tuple[str, str, int]]:
 
 
 def model_tables(
-    G: nn.Module, D: nn.Module, z_dim: int, labels: bool = False, d_labels: bool = False
+    G: nn.Module, D: nn.Module, z_dim: int, labels: bool = False, d_labels: bool = False, channels: int = 1
 ) -> dict:
     """{"G": rows, "D": rows, "G_params": n, "D_params": n} for G (z, [labels]) and D (images, [labels])."""
     y = torch.tensor([0, 1])
     return {
         "G": layer_table(G, torch.zeros(2, z_dim), y if labels else None),
-        "D": layer_table(D, torch.zeros(2, 1, 28, 28), y if d_labels else None),
+        "D": layer_table(D, torch.zeros(2, channels, 28, 28), y if d_labels else None),
         "G_params": sum(p.numel() for p in G.parameters()),
         "D_params": sum(p.numel() for p in D.parameters()),
     }

@@ -35,7 +35,9 @@ def model_tables(mc: ModelConfig, run_dir: Optional[Path] = None) -> dict[str, A
     torch.manual_seed(0)
     G, D = build_generator(mc), build_discriminator(mc)
     # a cluster G (--clusters) reads its cluster off z; its D needs labels
-    return summary_tables(G, D, mc.z_dim, labels=mc.conditional, d_labels=bool(n_labels(mc)))
+    return summary_tables(
+        G, D, mc.z_dim, labels=mc.conditional, d_labels=bool(n_labels(mc)), channels=mc.channels
+    )
 
 
 def architectures(runs: list[Run]) -> list[dict[str, Any]]:

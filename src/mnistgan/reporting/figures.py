@@ -11,6 +11,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from PIL import Image
 
+from ..generator.images import pictures
 from ..plotting import new_figure, png_bytes
 from .analysis import Phases
 
@@ -35,22 +36,17 @@ def file_png(path: Path, max_side: Optional[int] = None) -> bytes:
         return buf.getvalue()
 
 
-def labelled_grid(
-    images: np.ndarray, labels: Sequence[int], conf: Sequence[float], classes: Sequence[str]
-) -> bytes:
-    """The 5x5 grid with the classifier's label and confidence above each image (red below 0.5)."""
+def labelled_grid(images: np.ndarray, titles: Sequence[str], conf: Sequence[float]) -> bytes:
+    """The 5x5 grid with a title above each image (the classifier's label and confidence), red where
+    the confidence is below 0.5; images (N, 28, 28) or colour (N, 3, 28, 28)."""
+    images = pictures(images)
     n = int(np.ceil(np.sqrt(len(images))))
     fig, axes = new_figure(n, n, figsize=(1.25 * n, 1.42 * n))
     for k, ax in enumerate(np.ravel(axes)):
         ax.axis("off")
         if k < len(images):
             ax.imshow(images[k], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_title(
-                f"{classes[labels[k]]} ({conf[k]:.2f})",
-                fontsize=9,
-                color="tab:red" if conf[k] < 0.5 else "black",
-                pad=2,
-            )
+            ax.set_title(titles[k], fontsize=9, color="tab:red" if conf[k] < 0.5 else "black", pad=2)
     fig.tight_layout(pad=0.3, h_pad=0.4, w_pad=0.2)
     return _png(fig)
 

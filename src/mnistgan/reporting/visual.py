@@ -11,6 +11,7 @@ from typing import Optional
 
 import torch
 
+from ..config import STACKED
 from ..evaluator.classifier import CLASSIFIERS, classify
 from ..generator import COURSE_SEED, load_generator
 from .analysis import find_phases
@@ -29,9 +30,12 @@ def grid_check(run: Run) -> Optional[tuple[bytes, str]]:
         return None
     dataset = run.flat["dataset"]
     gen = load_generator(run.path / "generator")
-    images = gen.generate(25, COURSE_SEED)  # uint8 (25, 28, 28): exactly final_grid.png
-    if dataset not in CLASSIFIERS:
-        return labelled_grid(images, [0] * 25, [1.0] * 25, ["?"]), f"No bundled classifier for {dataset}."
+    images = gen.generate(25, COURSE_SEED)  # uint8 (25, [3,] 28, 28): exactly final_grid.png
+    if dataset == STACKED:
+        return stacked_grid_check(images, run)
+    if run.flat.get("images") or dataset not in CLASSIFIERS:
+        what = "your own images" if run.flat.get("images") else dataset
+        return labelled_grid(images, [""] * 25, [1.0] * 25), f"No bundled classifier for {what}."
     classes = list(CLASSIFIERS[dataset].classes)
     _, probs = classify(torch.from_numpy(images), dataset)
     conf, labels = probs.max(1)
@@ -52,7 +56,27 @@ def grid_check(run: Run) -> Optional[tuple[bytes, str]]:
     low = int((conf < 0.5).sum())
     if low:
         text += f" {low} of the 25 images are ambiguous (confidence < 0.5, in red)."
-    return labelled_grid(images, labels.tolist(), conf.tolist(), classes), text
+    titles = [f"{classes[c]} ({p:.2f})" for c, p in zip(labels.tolist(), conf.tolist())]
+    return labelled_grid(images, titles, conf.tolist()), text
+
+
+def stacked_grid_check(images, run: Run) -> tuple[bytes, str]:
+    """Stacked-MNIST: each image titled by its three digits (R, G, B) and its least confident one."""
+    _, probs = classify(torch.from_numpy(images.reshape(-1, 28, 28)), "mnist")
+    conf, digits = probs.max(1)
+    conf, digits = conf.view(-1, 3).min(1).values, digits.view(-1, 3)
+    titles = [f"{''.join(map(str, d))} ({p:.2f})" for d, p in zip(digits.tolist(), conf.tolist())]
+    s = run.samples
+    text = (
+        f"The grid's 25 images show {len({tuple(d) for d in digits.tolist()})} different digit triples "
+        "(modes)."
+    )
+    if s.get("modes_covered") is not None:
+        text += (
+            f" Over the {s.get('n'):,} evaluated samples, {s['modes_covered']} of the 1,000 modes appear "
+            f"(KL to uniform {s['modes_kl']:.3f})."
+        )
+    return labelled_grid(images, titles, conf.tolist()), text
 
 
 def _epoch_of(path: Path) -> int:

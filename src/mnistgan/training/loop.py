@@ -21,7 +21,7 @@ from ..evaluator import evaluate
 from ..files import remove_stale_temps
 from ..hardware import autocast_for, resolve_device, resolve_precision, setup_backends
 from ..models import Built, build_models
-from ..rundir import check_run_dir, model_source, new_run_dir
+from ..rundir import IMAGES_CACHE, check_run_dir, model_source, new_run_dir
 from .clusters import kmeans_labels
 from .cudagraph import graph_blockers, maybe_graphed
 from .distributed import (
@@ -90,8 +90,11 @@ def prepare(cfg, dd: Dist, device_override, out_dir, run_dir, resume, log, insta
     )
     log(f"Using device: {device} ({precision}{graphs})" + (f", {dd.world} processes" if dd.on else ""))
 
-    data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional)
-    cfg = with_overrides(cfg, {"clusters": auto_clusters(cfg.model, len(data.images))})
+    cache = (Path(run_dir).parent if run_dir is not None else Path(out_dir)) / IMAGES_CACHE
+    data = load_train_data(cfg.data, device, need_labels=cfg.model.conditional, cache_dir=cache)
+    if cfg.data.images is not None or cfg.data.dataset == "stacked-mnist":
+        log(f"Training images: {len(data):,} from {data.source}")
+    cfg = with_overrides(cfg, data_settings(cfg, data))
     if cfg.model.clusters:
         data = with_clusters(data, cfg, state, log)
     torch.manual_seed(cfg.train.seed)
@@ -132,11 +135,11 @@ def assemble(cfg: Config, dd: Dist, device: torch.device, amp, data, built: Buil
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
     opt_g = make_optimizer(G.parameters(), cfg, cfg.optim.lr_of("g"), device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.optim.lr_of("d"), device)
-    n_fixed = 80 if cfg.model.conditional else 64  # conditional: 8 rows of the ten digits
+    n_fixed = 8 * cfg.model.n_classes if cfg.model.conditional else 64  # conditional: 8 rows of the classes
     fixed_z = torch.randn(
         n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.train.seed + 1)
     )
-    fixed_y = torch.arange(n_fixed, device=device) % 10 if cfg.model.conditional else None
+    fixed_y = torch.arange(n_fixed, device=device) % cfg.model.n_classes if cfg.model.conditional else None
     return Run(
         cfg,
         dd,
@@ -154,6 +157,14 @@ def assemble(cfg: Config, dd: Dist, device: torch.device, amp, data, built: Buil
         epoch_stats=Stats(device),
         source=built.classes.source if built.classes else None,
     )
+
+
+def data_settings(cfg: Config, data) -> dict:
+    """What the data decides: the image channels, the classes of --conditional, --clusters when unset."""
+    settings = {"channels": data.channels, "clusters": auto_clusters(cfg.model, len(data.images))}
+    if cfg.model.conditional and data.classes:
+        settings["n_classes"] = len(data.classes)
+    return settings
 
 
 def with_clusters(data, cfg: Config, state: Optional[dict], log):

@@ -94,6 +94,19 @@ def loss_alarms(m: dict, loss_name: str) -> list[str]:
     return out
 
 
+def eval_line(m: dict) -> str:
+    """One line of evaluator metrics for the console."""
+    if "modes_covered" in m:  # stacked-mnist
+        return (
+            f"modes {m['modes_covered']}/1000, KL {m['modes_kl']:.3f}, confident {m['confident_share']:.1%}"
+        )
+    cond = f", conditional accuracy {m['label_accuracy']:.3f}" if "label_accuracy" in m else ""
+    return (
+        f"FID {m['fid']:.3f}, IS {m['inception_score']:.2f}, digits {m['classes_covered']}/10, "
+        f"precision {m['precision']:.3f}, recall {m['recall']:.3f}{cond}"
+    )
+
+
 def eval_alarms(metrics: dict) -> list[str]:
     covered = metrics.get("classes_covered")
     if covered is not None and covered < MIN_CLASSES:
@@ -198,7 +211,10 @@ class Monitor:
         """TensorBoard copy of an epoch's sample grid (uint8 (N, 28, 28)), at the step that epoch ended
         (its epoch row's step), so that it lines up with the scalars and the epoch's eval row."""
         if self.tb is not None:
-            grid = make_grid(torch.as_tensor(images).unsqueeze(1), nrow=8 if len(images) == 64 else 10)
+            pictures = torch.as_tensor(images)
+            pictures = pictures.unsqueeze(1) if pictures.dim() == 3 else pictures  # (N, C, 28, 28)
+            k = self.cfg.model.n_classes
+            grid = make_grid(pictures, nrow=k if self.cfg.model.conditional else 8)
             self.tb.add_image("samples", grid, self.epoch_step)
 
     def evaluate(self, G: torch.nn.Module, epoch: int, step: int) -> dict:
@@ -212,18 +228,14 @@ class Monitor:
             n=cfg.train.eval_samples,
             device=self.device,
             data_dir=cfg.data.data_dir,
-            num_classes=10 if cfg.model.conditional else None,
+            num_classes=cfg.model.n_classes if cfg.model.conditional else None,
+            images=cfg.data.images,
         )
         keep = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in m.items()}
         self.row(
             {"kind": "eval", "epoch": epoch, "step": step, **keep, "seconds": round(time.monotonic() - t0, 2)}
         )
-        cond = f", conditional accuracy {m['label_accuracy']:.3f}" if "label_accuracy" in m else ""
-        self.log(
-            f"  eval (n={m['n']}): FID {m['fid']:.3f}, IS {m['inception_score']:.2f}, "
-            f"digits {m['classes_covered']}/10, precision {m['precision']:.3f}, recall "
-            f"{m['recall']:.3f}{cond}"
-        )
+        self.log(f"  eval (n={m['n']}): {eval_line(m)}")
         if self.tb is not None:
             for k, v in keep.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):

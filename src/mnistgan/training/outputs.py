@@ -30,7 +30,14 @@ def write_start(run_dir: Path, cfg: Config, data: Images, built: Optional[Built]
         source = built.classes.source if built.classes else None
         if source is not None and source.is_file():
             write_bytes(model_source(run_dir, cfg.model.model), source.read_bytes())
-        tables = model_tables(built.G, built.D, cfg.model.z_dim, cfg.model.conditional, cfg.model.conditional)
+        tables = model_tables(
+            built.G,
+            built.D,
+            cfg.model.z_dim,
+            cfg.model.conditional,
+            cfg.model.conditional,
+            cfg.model.channels,
+        )
         write_json(run_dir / ARCHITECTURE, tables)
 
 
@@ -42,7 +49,8 @@ def save_epoch_samples(
     labels: Optional[torch.Tensor] = None,
 ) -> np.ndarray:
     images = to_uint8(run_generator(G, fixed_z, labels))
-    save_grid(images, run_dir / "samples" / f"epoch_{epoch:03d}.png", ncols=8 if labels is None else 10)
+    ncols = 8 if labels is None else int(labels.max()) + 1  # conditional: one column per class
+    save_grid(images, run_dir / "samples" / f"epoch_{epoch:03d}.png", ncols=ncols)
     return images
 
 
