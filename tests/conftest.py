@@ -22,7 +22,7 @@ def tiny_run(tmp_path_factory) -> Path:
     """One real training run through the CLI: 2 epochs of one 16-image step each."""
     root = tmp_path_factory.mktemp("tiny_run")
     env = {"MNISTGAN_OFFLINE": "1", "MNISTGAN_CACHE": str(root / "cache")}
-    run_cli(
+    proc = run_cli(
         "train",
         "--run-dir",
         root / "run",
@@ -38,6 +38,7 @@ def tiny_run(tmp_path_factory) -> Path:
         cwd=root,
         env=env,
     )
+    (root / "stdout.txt").write_text(proc.stdout)  # what the user saw, beside the run folder
     return root / "run"
 
 

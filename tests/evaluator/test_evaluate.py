@@ -32,7 +32,7 @@ FASHION_DIRS = [
 def test_images():
     """The MNIST test set: uint8 (10000, 28, 28) and labels (10000,)."""
     t = load_images("mnist", split="test", with_labels=True)
-    return t.images.numpy(), t.labels.numpy()
+    return t.images[:, 0].numpy(), t.labels.numpy()  # one channel: (N, 1, 28, 28) -> (N, 28, 28)
 
 
 @pytest.fixture(scope="session", autouse=True)

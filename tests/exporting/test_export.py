@@ -87,7 +87,7 @@ class ToyConditional(nn.Module):
 
 def toy_conditional_generator() -> Generator:
     torch.manual_seed(0)
-    cfg = SimpleNamespace(model=SimpleNamespace(z_dim=Z_DIM, conditional=True))
+    cfg = SimpleNamespace(model=SimpleNamespace(z_dim=Z_DIM, conditional=True, channels=1, n_classes=10))
     return Generator(ToyConditional(), cfg, meta={})
 
 

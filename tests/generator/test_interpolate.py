@@ -137,7 +137,7 @@ class ToyConditional(nn.Module):
 
 
 def test_conditional_generators_get_one_row_per_digit(tmp_path):
-    cfg = SimpleNamespace(model=SimpleNamespace(z_dim=Z_DIM, conditional=True))
+    cfg = SimpleNamespace(model=SimpleNamespace(z_dim=Z_DIM, conditional=True, channels=1, n_classes=10))
     images = interpolation_images(Generator(ToyConditional(), cfg, meta={}), rows=3, steps=4)
     assert images.shape == (10, 4, 28, 28)  # rows is ignored: all ten digits
     expected = to_uint8(np.arange(10) / 9.0)

@@ -37,7 +37,7 @@ from .distributed import (
     wrap,
 )
 from .monitor import Monitor, Stats, require_tensorboard, truncate_log
-from .outputs import sample_due, save_epoch_samples, write_finish, write_start
+from .outputs import course_grid_digits, sample_due, save_epoch_samples, write_finish, write_start
 from .state import Run, latest_checkpoint, link_last, prune_checkpoints, restore, save_state
 from .step import EMA, make_optimizer, make_step
 
@@ -299,7 +299,10 @@ def finish(r: Run, stop: dict, log) -> Path:
             f"outputs to {r.run_dir}"
         )
         extra = {"steps": r.step, "images_seen": r.images, "ema": r.G_ema is not None}
-        write_finish(r.run_dir, r.G_show, r.cfg, r.data, extra, r.source)
+        grid = write_finish(r.run_dir, r.G_show, r.cfg, r.data, extra, r.source)
+        shown = course_grid_digits(grid, r.cfg)
+        if shown:
+            log(shown)
         if r.cfg.train.eval_every:  # the final metrics, from the saved generator, into metrics.json
             evaluate(generator=r.run_dir / "generator", n=r.cfg.train.eval_samples)
             log(f"Wrote {r.run_dir / 'metrics.json'}")

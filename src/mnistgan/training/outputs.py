@@ -11,6 +11,7 @@ import torch
 
 from ..config import Config, custom_model_spec, to_dict
 from ..data import Images
+from ..evaluator.classifier import CLASSIFIERS, classify
 from ..files import write_bytes, write_json
 from ..generator.format import save_generator
 from ..generator.images import save_folder, save_gif, save_grid
@@ -61,9 +62,10 @@ def write_finish(
     data: Images,
     extra: dict,
     source: Optional[Path] = None,
-) -> None:
+) -> np.ndarray:
     """Save the generator, then draw every final picture *from the saved one* (what users get).
-    source: the Python file of your own G, copied beside it for reference."""
+    source: the Python file of your own G, copied beside it for reference. Returns the course grid's
+    25 images (final_grid.png)."""
     save_generator(G_final, cfg, run_dir / "generator", extra, source)
     gen = load_generator(run_dir / "generator")
     images = gen.generate(100, COURSE_SEED)  # the first 25 rows are the course snippet's z
@@ -77,6 +79,7 @@ def write_finish(
     frames = sorted((run_dir / "samples").glob("epoch_*.png"))
     if frames:
         save_gif(frames, run_dir / "progress.gif")
+    return images[:25]
 
 
 def sample_due(cfg: Config, epoch: int) -> bool:
@@ -84,3 +87,21 @@ def sample_due(cfg: Config, epoch: int) -> bool:
     if t.sample_every:
         return epoch % t.sample_every == 0 or epoch == 1
     return epoch in t.sample_epochs
+
+
+def course_grid_digits(images: np.ndarray, cfg: Config) -> Optional[str]:
+    """Which digits the course's seed-504 grid shows, by the bundled classifier, said plainly when
+    one is missing (None where no classifier knows the images). The grid is an honest draw: 25
+    samples of G, not arranged to show every digit."""
+    dataset = cfg.data.dataset
+    if cfg.data.images or dataset not in CLASSIFIERS or images.ndim != 3:
+        return None
+    classes = CLASSIFIERS[dataset].classes
+    _, probs = classify(torch.from_numpy(images), dataset)
+    shown = sorted(set(probs.argmax(1).tolist()))
+    expected = [cfg.data.digit] if cfg.data.digit is not None else list(range(len(classes)))
+    missing = [classes[c] for c in expected if c not in shown]
+    line = f"final_grid.png (seed {COURSE_SEED}) shows {', '.join(classes[c] for c in shown)}"
+    if missing:
+        return f"{line}; missing: {', '.join(missing)}"
+    return line + (": the target class" if len(expected) == 1 else f": all {len(expected)} classes")
