@@ -49,6 +49,10 @@ OPTIONAL = (
     "keras",
     "fcntl",
     "msvcrt",
+    # not optional, but slow to import (torchmetrics.image ~2 s with scipy, torchvision ~1.5 s): only
+    # the commands that use them pay for them
+    "torchmetrics",
+    "torchvision",
 )
 
 

@@ -17,7 +17,6 @@ from typing import Iterator, Optional
 
 import numpy as np
 import torch
-import torchvision.datasets as tvd
 
 from .config import DataConfig
 from .errors import MnistganError
@@ -174,6 +173,8 @@ def _download(dataset: str, spec: DatasetSpec) -> Optional[Path]:
     """Try torchvision's download into the cache; None when the network is unavailable."""
     if os.environ.get("MNISTGAN_OFFLINE") or spec.torchvision is None:
         return None
+    import torchvision.datasets as tvd  # here: importing torchvision costs ~1.5 s of start-up
+
     root = cache_root() / "data" / dataset
     try:
         cls = getattr(tvd, spec.torchvision)

@@ -14,7 +14,6 @@ from typing import Optional
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ..errors import MnistganError
 
@@ -45,6 +44,8 @@ class PrecomputedFeatures(nn.Module):
 
 
 def fid_metric(num_features: int):
+    from torchmetrics.image.fid import FrechetInceptionDistance  # here: ~2 s of start-up (scipy)
+
     # reset_real_features=False: the reference statistics stay when the fake side is reset
     return FrechetInceptionDistance(feature=PrecomputedFeatures(num_features), reset_real_features=False)
 

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-from torchvision.utils import make_grid
 
 from ..config import Config
 from ..errors import MnistganError
@@ -214,6 +213,8 @@ class Monitor:
             pictures = torch.as_tensor(images)
             pictures = pictures.unsqueeze(1) if pictures.dim() == 3 else pictures  # (N, C, 28, 28)
             k = self.cfg.model.n_classes
+            from torchvision.utils import make_grid  # here: importing torchvision costs ~1.5 s
+
             grid = make_grid(pictures, nrow=k if self.cfg.model.conditional else 8)
             self.tb.add_image("samples", grid, self.epoch_step)
 
