@@ -132,6 +132,11 @@ class OptimConfig:
     batch_size: int = opt(
         64, "images per batch (64: twice the steps per epoch of 128, better digits per epoch)"
     )
+    lr_tail: float = opt(
+        0.0,
+        "decay both learning rates linearly to 0 over this final fraction of the run, whose end is "
+        "known from --epochs or --time-budget (whichever comes first); 0 = constant",
+    )
 
     def lr_of(self, net: str) -> float:
         """The learning rate of G ("g") or D ("d"): --lr-g / --lr-d when given, else --lr."""
@@ -413,7 +418,12 @@ def validate(cfg: Config) -> Config:
     for name, value in (("dropout", m.dropout), ("ema_decay", t.ema_decay)):
         if not 0 <= value < 1:
             raise MnistganError(f"{name} must be in [0, 1), got {value}")
-    for name, value in (("beta1", o.beta1), ("beta2", o.beta2), ("momentum", o.momentum)):
+    for name, value in (
+        ("beta1", o.beta1),
+        ("beta2", o.beta2),
+        ("momentum", o.momentum),
+        ("lr_tail", o.lr_tail),
+    ):
         if not 0 <= value < 1:
             raise MnistganError(f"{name} must be in [0, 1), got {value}")
     for name in ("gp_weight", "instance_noise", "r1_weight"):

@@ -41,6 +41,10 @@ def graph_blockers(cfg: Config, device: torch.device, world: int) -> list[str]:
             ("--dropout / --diffaug (random numbers inside the step)", m.dropout > 0 or bool(lc.diffaug)),
             ("--deterministic", cfg.train.deterministic),
             ("your own G and D (--model FILE.py:G,D)", custom_model_spec(m.model) is not None),
+            (
+                "--lr-tail (a captured step keeps the learning rate it was captured with)",
+                cfg.optim.lr_tail > 0,
+            ),
         ]
         if bad
     ]

@@ -143,13 +143,14 @@ def share_path(path: Optional[Path], d: Dist) -> Path:
     return Path(box[0])
 
 
-def any_rank(flag: bool, d: Dist, device: torch.device) -> bool:
-    """True on every rank when it is true on any (time budget, signals): all stop at one step."""
+def rank_max(values: list[float], d: Dist, device: torch.device) -> list[float]:
+    """The largest of each value over the ranks (stop flags, the time budget's share used), so
+    every rank stops at one step and schedules its learning rate alike."""
     if not d.on:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+    return t.tolist()
 
 
 def reduce_sums(t: torch.Tensor, d: Dist) -> torch.Tensor:

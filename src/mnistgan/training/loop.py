@@ -26,10 +26,10 @@ from .clusters import kmeans_labels
 from .cudagraph import graph_blockers, maybe_graphed
 from .distributed import (
     Dist,
-    any_rank,
     barrier,
     check_config,
     check_modules,
+    rank_max,
     setup,
     share_path,
     teardown,
@@ -39,7 +39,7 @@ from .distributed import (
 from .monitor import Monitor, Stats, require_tensorboard, truncate_log
 from .outputs import course_grid_digits, sample_due, save_epoch_samples, write_finish, write_start
 from .state import Run, latest_checkpoint, link_last, prune_checkpoints, restore, save_state
-from .step import EMA, make_optimizer, make_step
+from .step import EMA, lr_factor, make_optimizer, make_step, set_lr
 
 
 def run_training(
@@ -190,9 +190,11 @@ def loop(r: Run, progress: bool) -> dict:
     train_step = maybe_graphed(
         make_step(cfg, r.G, r.D, r.opt_g, r.opt_d, r.amp, device, dd), cfg, device, dd.world, B, monitor.log
     )
-    total_images = cfg.train.epochs * n_steps * B  # for annealing instance noise
+    total_images = cfg.train.epochs * n_steps * B  # for annealing instance noise and --lr-tail
     ema = EMA(r.G_ema, unwrap(r.G)) if r.G_ema is not None else None
     budget, stop, tick = cfg.train.time_budget, {}, Stats(device)
+    lrs = [(r.opt_g, cfg.optim.lr_of("g")), (r.opt_d, cfg.optim.lr_of("d"))]
+    time_used = 0.0  # the time budget's share used, as all ranks agreed at the last step
     handlers = install_stop_handlers(stop)
     t_start = time.monotonic()
     try:
@@ -209,8 +211,11 @@ def loop(r: Run, progress: bool) -> dict:
             )
             epoch_batches = batches(r.data, cfg.optim.batch_size, cfg.train.seed, r.epoch, start)
             for r.batch, (real, y) in enumerate(epoch_batches, start=start):  # r.batch: the run's position
+                done = r.images / total_images  # the share of the epochs trained
+                if cfg.optim.lr_tail:  # the run's end: its last epoch or its time budget, the sooner
+                    set_lr(lrs, lr_factor(cfg.optim.lr_tail, max(done, time_used)))
                 # (1) update D, (2) update G (see make_step)
-                loss_d, correct, loss_g = train_step(real, y, r.step, r.images / total_images)
+                loss_d, correct, loss_g = train_step(real, y, r.step, done)
                 # (3) update G_ema
                 if ema is not None and loss_g is not None:
                     ema.update(cfg.train.ema_decay, r.step // cfg.loss.n_critic)
@@ -221,8 +226,12 @@ def loop(r: Run, progress: bool) -> dict:
                 # (4) log, and stop when asked (time budget, Ctrl-C, SIGTERM) - all ranks at the same step
                 if r.step % cfg.train.log_every == 0:
                     tick = report_tick(r, tick, n_steps, B, bar)
-                over = budget is not None and r.train_time + time.monotonic() - t_start >= budget
-                if any_rank(over or bool(stop), dd, device):
+                elapsed = r.train_time + time.monotonic() - t_start
+                signal, time_used = rank_max(
+                    [float(bool(stop)), elapsed / budget if budget else 0.0], dd, device
+                )
+                over = time_used >= 1
+                if over or signal:
                     stop.setdefault("budget" if over else "signal", True)
                     r.batch += 1
                     break

@@ -124,6 +124,22 @@ class EMA:
             b_ema.copy_(b)
 
 
+def lr_factor(tail: float, progress: float) -> float:
+    """The learning-rate multiplier at run progress p in [0, 1] (--lr-tail): 1, then linearly down to
+    0 over the last `tail` of the run. Ending at a small step lets the weights settle instead of
+    stopping mid-oscillation; the EMA of G then averages over an ever smaller neighbourhood."""
+    if tail <= 0:
+        return 1.0
+    return min(1.0, max(0.0, (1.0 - progress) / tail))
+
+
+def set_lr(optimizers: list[tuple[torch.optim.Optimizer, float]], factor: float) -> None:
+    """Each optimiser's learning rate = its base rate x factor."""
+    for opt, base in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = base * factor
+
+
 def make_optimizer(params, cfg: Config, lr: float, device: torch.device) -> torch.optim.Optimizer:
     o = cfg.optim
     params = list(params)
