@@ -24,7 +24,10 @@ from pathlib import Path
 SETUPS = {
     "default": [],
     "best-900": ["--preset", "best", "--time-budget", "900"],
-    "fast-300": ["--preset", "fast", "--time-budget", "300"],
+    "best-900-tail": ["--preset", "best", "--time-budget", "900", "--lr-tail", "0.3"],
+    # the --lr-tail lever, screened at 5 minutes
+    "best-300": ["--preset", "best", "--time-budget", "300"],
+    "best-300-tail": ["--preset", "best", "--time-budget", "300", "--lr-tail", "0.3"],
     # no-regression rows (issue 18 item 5): single digit, conditional, Fashion-MNIST, VAE
     "digit-3": "--digit 3 --limit 5000 --preset small-data --epochs 40 --time-budget 150".split(),
     "conditional": ["--conditional", "--preset", "fast", "--epochs", "5"],

@@ -11,12 +11,10 @@ from mnistgan.evaluator.modes import STACKED_N, mode_stats, real_stacked
 
 
 def test_real_stacked_images_cover_the_modes():
-    n = STACKED_N // 2  # half the benchmark's count keeps the test short; 13 draws per mode on average
-    stats = mode_stats(real_stacked(n))
-    assert stats["n"] == n and stats["modes_covered"] >= 995
-    # sampling noise alone gives KL ~ (modes - 1) / (2 n) = 0.038 at n = 13,000
-    assert stats["modes_kl"] < 0.06 and stats["confident_share"] > 0.95
-    assert sum(stats["histogram"]) == 3 * n
+    stats = mode_stats(real_stacked(STACKED_N))
+    assert stats["n"] == 26_000 and stats["modes_covered"] >= 995
+    assert stats["modes_kl"] < 0.05 and stats["confident_share"] > 0.95
+    assert sum(stats["histogram"]) == 3 * 26_000
 
 
 def test_a_collapsed_generator_covers_one_mode():
