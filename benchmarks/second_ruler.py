@@ -74,13 +74,14 @@ def ruler() -> MLPRuler:
     steps = 6 * len(x) // 128
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     model.train()
-    for _step in range(steps):
-        idx = torch.randint(len(x), (128,), generator=g)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+    with torch.enable_grad():  # first use may come from inside features()' no_grad
+        for _step in range(steps):
+            idx = torch.randint(len(x), (128,), generator=g)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
     model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(model.state_dict(), str(path))
