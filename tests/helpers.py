@@ -58,6 +58,38 @@ def run_cli(*args, cwd=None, check=True, env=None, timeout=600) -> subprocess.Co
     return proc
 
 
+def torchrun(*args, script=None, cwd=None, check=True) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc-per-node 2 -m mnistgan ARGS` (or `SCRIPT ARGS`): two CPU
+    processes of one thread each. check: fail with its stderr unless it exits 0."""
+    env = {**os.environ, "MNISTGAN_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    target = [str(script)] if script else ["-m", "mnistgan"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *target]
+        + [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def call(argv, capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process as `mnistgan ARGV`: (exit status, stdout, stderr)."""
+    from mnistgan.cli import main
+
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def resume_from_epoch_1(full: Path, half: Path) -> subprocess.CompletedProcess:
     """Copy the 2-epoch run `full` to `half` as it stood after epoch 1 (its epoch_001.pt the
     newest checkpoint, no generator yet), and resume it there: `mnistgan train --resume half`."""

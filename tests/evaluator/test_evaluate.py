@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from mnistgan.cli import main
 from mnistgan.config import Config, to_dict, with_overrides
 from mnistgan.data import load_images
 from mnistgan.errors import MnistganError
@@ -19,7 +18,7 @@ from mnistgan.generator.format import save_generator as export_generator
 from mnistgan.generator.images import save_folder, save_grid
 from mnistgan.models import build_generator
 
-from helpers import run_cli
+from helpers import call, run_cli
 
 FASHION_DIRS = [
     os.environ.get("FASHION_MNIST_DIR", ""),
@@ -101,17 +100,6 @@ def test_corrupt_weights_are_refused(monkeypatch, tmp_path):
 
 
 # ----------------------------------------------------------------------------- evaluate: the command
-
-
-def call(argv, capsys) -> tuple[int, str, str]:
-    """Run the CLI in-process as `mnistgan ARGV`: (exit status, stdout, stderr)."""
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def evaluate_json(*args) -> dict:

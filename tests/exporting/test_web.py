@@ -29,7 +29,7 @@ from mnistgan.generator.interpolate import interpolation_images
 from mnistgan.generator.sample import load_generator
 
 from exporting.toy_runs import VARIANTS, Z_DIM, make_run
-from helpers import TINY
+from helpers import TINY, call
 
 TOL = 2  # uint8 levels
 FAMILIES = {  # every family and wrapper, and the norms and activations of VARIANTS
@@ -279,18 +279,8 @@ def test_the_fashion_run_says_so(page, runs):
 # ----------------------------------------------------------------------------- the command and its errors
 
 
-def call(argv, capsys) -> tuple[int, str]:
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    out = capsys.readouterr()
-    return code, out.out + out.err
-
-
 def test_cli_exports_a_trained_run(page, trained, tmp_path, capsys):
-    code, out = call(["export", "--generator", trained / "generator", "--format", "web"], capsys)
+    code, out, _ = call(["export", "--generator", trained / "generator", "--format", "web"], capsys)
     site = trained / "export" / "web"
     assert code == 0 and f"Wrote {site.resolve()}" in out
     assert sorted(p.name for p in site.iterdir()) == sorted(SITE_FILES)
@@ -300,7 +290,7 @@ def test_cli_exports_a_trained_run(page, trained, tmp_path, capsys):
     assert "2 epochs" in page.text_content("#settings")
     assert max_diff(tiles(page), load_generator(trained).generate(25, 504)) <= TOL
     assert page.problems == []
-    code, _ = call(["export", "--generator", trained, "--format", "web", "--out", site], capsys)
+    code, _, _ = call(["export", "--generator", trained, "--format", "web", "--out", site], capsys)
     assert code == 0  # an earlier export is replaced
 
 
@@ -309,7 +299,7 @@ def test_out_must_be_a_new_empty_or_site_folder(trained, tmp_path, capsys):
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "notes.md").write_text("mine")
     for out, message in [("file.txt", "is a file"), ("folder", "folder with other files")]:
-        code, err = call(
+        code, _, err = call(
             ["export", "--generator", trained, "--format", "web", "--out", tmp_path / out], capsys
         )
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1

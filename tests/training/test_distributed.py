@@ -1,14 +1,10 @@
 """torchrun with two CPU processes (gloo) follows the single-process run with the same global batch."""
 
-import os
-import subprocess
-import sys
-
 import torch
 
 from mnistgan.training.state import load_checkpoint
 
-from helpers import run_cli
+from helpers import run_cli, torchrun
 
 # no BatchNorm (cannot sync on CPU), no dropout/augmentation (a rank keeps its rows of a global draw: the same
 # distribution as one process, not its numbers), fp32
@@ -38,29 +34,8 @@ ARGS = [
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
-    env = {**os.environ, "MNISTGAN_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     run_cli("train", "--run-dir", tmp_path / "single", *ARGS, env={"OMP_NUM_THREADS": "1"})
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "mnistgan",
-            "train",
-            "--run-dir",
-            str(tmp_path / "ddp"),
-            *ARGS,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = torchrun("train", "--run-dir", tmp_path / "ddp", *ARGS)
     assert "2 processes" in proc.stdout and proc.stdout.count("Epoch [1/2]") == 1  # rank 0 alone reports
     assert proc.stdout.count("Run folder:") == 1
     assert (
@@ -79,36 +54,22 @@ def test_two_gloo_processes_match_one_process(tmp_path):
 
 
 def test_distributed_refuses_cpu_batchnorm(tmp_path):
-    env = {**os.environ, "MNISTGAN_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "mnistgan",
-            "train",
-            "--run-dir",
-            str(tmp_path / "bn"),
-            "--limit",
-            "32",
-            "--batch-size",
-            "16",
-            "--g-width",
-            "4",
-            "--d-width",
-            "4",
-            "--no-progress",
-            "--device",
-            "cpu",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+    proc = torchrun(
+        "train",
+        "--run-dir",
+        tmp_path / "bn",
+        "--limit",
+        32,
+        "--batch-size",
+        16,
+        "--g-width",
+        4,
+        "--d-width",
+        4,
+        "--no-progress",
+        "--device",
+        "cpu",
+        check=False,
     )
     assert proc.returncode != 0 and "SyncBatchNorm needs GPUs" in proc.stderr
     assert not (tmp_path / "bn").exists()
@@ -134,30 +95,6 @@ def test_more_processes_than_gpus_is_one_clear_error(monkeypatch):
     assert not torch.distributed.is_initialized()
 
 
-def _torchrun(*args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MNISTGAN_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "mnistgan",
-            "train",
-            *map(str, args),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
 def assert_same_end(whole, part) -> None:
     """The resumed run ended where the uninterrupted one did, bit for bit, after 8 steps."""
     a, b = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (whole, part))
@@ -173,9 +110,9 @@ def test_torchrun_resume_continues_every_rank_exactly(tmp_path):
     seeds alike and draws alike - the global batch's noise and per-sample draws, `sample_rows` -
     so it is every rank's)."""
     args = [*ARGS[2:], "--dropout", "0.3"]  # ARGS without its "--epochs 2"
-    _torchrun("--run-dir", tmp_path / "whole", "--epochs", "2", *args)
-    _torchrun("--run-dir", tmp_path / "part", "--epochs", "1", *args)
-    out = _torchrun("--resume", tmp_path / "part", "--epochs", "2", "--no-progress", "--device", "cpu")
+    torchrun("train", "--run-dir", tmp_path / "whole", "--epochs", "2", *args)
+    torchrun("train", "--run-dir", tmp_path / "part", "--epochs", "1", *args)
+    out = torchrun("train", "--resume", tmp_path / "part", "--epochs", 2, "--no-progress", "--device", "cpu")
     assert "at epoch 2, step 4" in out.stdout  # continued, not started over
     assert_same_end(tmp_path / "whole", tmp_path / "part")
 
@@ -198,31 +135,12 @@ def test_torchrun_interrupted_mid_epoch_resumes_exactly(tmp_path):
         "from mnistgan.cli import main\n"
         "main(sys.argv[1:])\n"
     )
-    _torchrun("--run-dir", tmp_path / "whole", *ARGS)
-    env = {**os.environ, "MNISTGAN_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            str(launcher),
-            "train",
-            "--run-dir",
-            str(tmp_path / "part"),
-            *ARGS,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    torchrun("train", "--run-dir", tmp_path / "whole", *ARGS)
+    proc = torchrun("train", "--run-dir", tmp_path / "part", *ARGS, script=launcher, check=False)
     assert proc.returncode != 0 and "--resume" in proc.stderr
     saved = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
     assert saved["epoch"] == 1 and saved["batch"] == 2  # mid-epoch 1 (4 steps an epoch)
-    out = _torchrun("--resume", tmp_path / "part", "--no-progress", "--device", "cpu")
+    out = torchrun("train", "--resume", tmp_path / "part", "--no-progress", "--device", "cpu")
     assert "at epoch 1, step 2" in out.stdout  # continued, not started over
     assert_same_end(tmp_path / "whole", tmp_path / "part")
 

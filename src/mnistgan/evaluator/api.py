@@ -30,6 +30,15 @@ FITS = 0.9  # the classifier fits your images if it labels this share of them co
 FAR = 10.0  # ... and they lie within this FID of the MNIST test set (held-out MNIST: about 0.3)
 
 
+# the metric settings every metrics.json states beside its numbers
+SETTINGS = {
+    "k_precision_recall": metrics.K_PR,
+    "k_density_coverage": metrics.K_DC,
+    "confident_at": metrics.CONFIDENT,
+    "covered_share": metrics.COVERED_SHARE,
+}
+
+
 def evaluate(
     generator: Optional[str | os.PathLike] = None,
     samples: Optional[str | os.PathLike] = None,
@@ -166,12 +175,7 @@ def images_document(fakes: torch.Tensor, images: Path, source: str, dev) -> dict
         "real_set": "",
         "classifier_sha256": sha,
         "classes": list(spec_for("mnist").classes),
-        "settings": {
-            "k_precision_recall": metrics.K_PR,
-            "k_density_coverage": metrics.K_DC,
-            "confident_at": metrics.CONFIDENT,
-            "covered_share": metrics.COVERED_SHARE,
-        },
+        "settings": dict(SETTINGS),
         "samples": row,
         "reference": None,
         "classifier_fits": fit,
@@ -209,12 +213,7 @@ def metrics_document(
         ),
         "classifier_sha256": ref.classifier_sha256,
         "classes": list(spec_for(dataset).classes),
-        "settings": {
-            "k_precision_recall": metrics.K_PR,
-            "k_density_coverage": metrics.K_DC,
-            "confident_at": metrics.CONFIDENT,
-            "covered_share": metrics.COVERED_SHARE,
-        },
+        "settings": dict(SETTINGS),
         "samples": row,
         "reference": ref_row,
     }
