@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -483,8 +484,16 @@ def seeded_runs(tmp_path_factory) -> dict[str, Path]:
     """Four tiny CPU runs with the default precision: seed 0 twice, with --deterministic, seed 1."""
     root = tmp_path_factory.mktemp("seeded")
     variants = {"a": [], "b": [], "deterministic": ["--deterministic"], "seed1": ["--seed", "1"]}
-    for name, extra in variants.items():
-        run_cli("train", "--run-dir", root / name, "--device", "cpu", *SEED_ARGS, *extra, env=OFFLINE)
+    # two at a time: each process is mostly a single-threaded start-up, and the runs are independent
+    with ThreadPoolExecutor(2) as pool:
+        list(
+            pool.map(
+                lambda item: run_cli(
+                    "train", "--run-dir", root / item[0], "--device", "cpu", *SEED_ARGS, *item[1], env=OFFLINE
+                ),
+                variants.items(),
+            )
+        )
     return {name: root / name for name in variants}
 
 
