@@ -244,6 +244,11 @@ def one_class(data: Images, name: str) -> Images:
     return Images(data.images[keep], data.labels[keep], f"{data.source}, class {name}", data.classes)
 
 
+def stacked_mode(digits: torch.Tensor) -> torch.Tensor:
+    """Digit triples (N, 3) -> their Stacked-MNIST mode 100 d_R + 10 d_G + d_B (0..999)."""
+    return (digits * torch.tensor([100, 10, 1], device=digits.device)).sum(1)
+
+
 STACKED_SEED = 0  # every run draws the same stacked-mnist set, like a fixed data set
 
 
@@ -254,7 +259,7 @@ def stacked(digits: Images, size: int, seed: int = STACKED_SEED) -> Images:
     g = torch.Generator().manual_seed(seed)
     pick = torch.randint(len(digits), (size, 3), generator=g)  # (size, 3): one source image per channel
     images = digits.images[pick, 0]  # (size, 3, 28, 28)
-    labels = (digits.labels[pick] * torch.tensor([100, 10, 1])).sum(1)
+    labels = stacked_mode(digits.labels[pick])
     return Images(images.contiguous(), labels, f"stacked-mnist ({size:,} images from {digits.source})")
 
 

@@ -3,6 +3,7 @@ loop), `predict` (labels for images). Each calls the same classifier and metric 
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -156,22 +157,31 @@ def classifier_fit(feats: torch.Tensor, probs: torch.Tensor, dev) -> tuple[str, 
     ), fit
 
 
+@functools.lru_cache(maxsize=2)
+def user_reference(images: str, mtime_ns: int, dev: torch.device) -> tuple:
+    """Your own images' side of the metrics, computed once per folder/file state (train --eval-every
+    scores against them every few epochs): (count, features, k-NN radii, fit note, fit numbers)."""
+    real = user_images(images)
+    real_feats, real_probs = classify(real.images, "mnist", dev)
+    with torch.autocast(dev.type, enabled=False):
+        radii = metrics.knn_radii(real_feats, (metrics.K_PR, metrics.K_DC))
+    note, fit = classifier_fit(real_feats, real_probs, dev)
+    return len(real), real_feats, radii, note, fit
+
+
 def images_document(fakes: torch.Tensor, images: Path, source: str, dev) -> dict:
     """metrics.json against your own images (--images): FID, IS, precision/recall... in the bundled
     MNIST classifier's feature space, with a note when that space does not fit the images."""
-    real = user_images(str(images))
-    real_feats, real_probs = classify(real.images, "mnist", dev)
+    n_real, real_feats, radii, note, fit = user_reference(str(images), images.stat().st_mtime_ns, dev)
     feats, probs = classify(fakes, "mnist", dev)
     with torch.autocast(dev.type, enabled=False):
-        radii = metrics.knn_radii(real_feats, (metrics.K_PR, metrics.K_DC))
         row = metrics.all_metrics(real_feats, feats, probs, None, radii)
-    note, fit = classifier_fit(real_feats, real_probs, dev)
     _, sha = load_classifier("mnist")
     return {
         "dataset": "mnist",
         "source": source,
         "n": row["n"],
-        "reference_set": f"{len(real):,} images of {images}",
+        "reference_set": f"{n_real:,} images of {images}",
         "real_set": "",
         "classifier_sha256": sha,
         "classes": list(spec_for("mnist").classes),

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from ..data import load_images, stacked
+from ..data import load_images, stacked, stacked_mode
 from .classifier import classify
 from .metrics import CONFIDENT
 
@@ -31,7 +31,7 @@ def mode_stats(images: torch.Tensor, device: Optional[torch.device] = None) -> d
     _, probs = classify(images.reshape(n * 3, 28, 28), "mnist", device)
     top, digits = probs.max(1)
     digits = digits.view(n, 3)
-    modes = (digits * torch.tensor([100, 10, 1])).sum(1)
+    modes = stacked_mode(digits)
     counts = torch.bincount(modes, minlength=MODES).double()
     p = counts / n
     kl = float((torch.special.xlogy(p, p) + p * math.log(MODES)).sum())
